@@ -1,0 +1,101 @@
+"""Scaled dot-product attention (F5, F13, F16-F18), with causal/padding masks and dropout."""
+
+import math
+
+from ..tensor import Tensor
+from ..tensor.backend import array_module
+
+
+def causal_mask(T, S, xp):
+    """(T, S) boolean, True where query i may attend key j: j <= i (top-left aligned, as PyTorch's
+    is_causal; with a KV cache the caller passes an explicit mask instead)."""
+    return xp.tril(xp.ones((T, S), dtype=bool))  # (T, S)
+
+
+def attention_forward(
+    q, k, v, attn_mask=None, is_causal=False, scale=None, dropout_p=0.0, rng=None
+):
+    """O = softmax(Q K^T / sqrt(d_k) + mask) V   (F5; row-vector form of F13)
+
+    Per query i: e_ij = q_i . k_j (F16), alpha_ij = exp(e_ij/sqrt d_k) / sum_l exp(e_il/sqrt d_k)
+    (F17, computed max-subtracted), o_i = sum_j alpha_ij v_j (F18).
+    Shapes: q (B, H, T, D), k and v (B, H, S, D) -> O (B, H, T, D); masks broadcast to (B, H, T, S).
+    attn_mask: boolean (True = may attend) or float (added to the scores), as PyTorch.
+    Deviation: a query whose keys are all masked gets alpha = 0 and output 0 (PyTorch gives NaN)."""
+    xp = array_module(q)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = (q @ xp.swapaxes(k, -1, -2)) * q.dtype.type(scale)  # (B, H, T, S)
+    allowed = causal_mask(q.shape[-2], k.shape[-2], xp) if is_causal else None
+    if attn_mask is not None and attn_mask.dtype == bool:
+        allowed = attn_mask if allowed is None else (allowed & attn_mask)
+    elif attn_mask is not None:
+        scores = scores + attn_mask
+    if allowed is not None:
+        scores = xp.where(allowed, scores, -xp.inf)  # (B, H, T, S)
+    m = scores.max(axis=-1, keepdims=True)  # (B, H, T, 1)
+    m = xp.where(xp.isfinite(m), m, 0)  # all-masked row: keep exp(-inf - 0) = 0
+    e = xp.exp(scores - m)  # (B, H, T, S)
+    z = e.sum(axis=-1, keepdims=True)  # (B, H, T, 1)
+    P = e / xp.where(z == 0, 1, z)  # (B, H, T, S) alpha; all-masked rows stay 0
+    Pd = P
+    if dropout_p > 0.0:
+        keep = xp.asarray(rng.random(P.shape) >= dropout_p)  # (B, H, T, S)
+        Pd = P * keep * P.dtype.type(1.0 / (1.0 - dropout_p))
+    O = Pd @ v  # (B, H, T, D)
+    return O, (q, k, v, P, Pd, scale, dropout_p)
+
+
+def attention_backward(dO, cache):
+    """dV = P'^T dO;  dP' = dO V^T;  dP = dP' * dropout mask;  dS = P * (dP - rowsum(dP * P));
+    dQ = dS K * scale;  dK = dS^T Q * scale   (P' = P after dropout)"""
+    q, k, v, P, Pd, scale, dropout_p = cache
+    xp = array_module(dO)
+    dV = xp.swapaxes(Pd, -1, -2) @ dO  # (B, H, S, D)
+    dP = dO @ xp.swapaxes(v, -1, -2)  # (B, H, T, S)
+    if dropout_p > 0.0:
+        dP = dP * (Pd / xp.where(P == 0, 1, P))  # the dropout mask times 1/(1-p)
+    dS = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # (B, H, T, S)
+    s = q.dtype.type(scale)
+    return (dS @ k) * s, (xp.swapaxes(dS, -1, -2) @ q) * s, dV
+
+
+def check_attention_shapes(q, k, v, attn_mask):
+    if q.ndim < 2 or k.ndim != q.ndim or v.ndim != q.ndim:
+        raise ValueError(
+            f"attention: q, k, v need the same rank >= 2, got {q.shape}, {k.shape}, {v.shape}"
+        )
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2] or q.shape[:-2] != k.shape[:-2]:
+        raise ValueError(
+            f"attention: expected q (..., T, D), k (..., S, D), v (..., S, Dv) with equal leading "
+            f"dims, got q {q.shape}, k {k.shape}, v {v.shape}"
+        )
+    if attn_mask is not None:
+        target = q.shape[:-1] + (k.shape[-2],)
+        try:
+            array_module(q).broadcast_shapes(attn_mask.shape, target)
+        except ValueError as e:
+            raise ValueError(
+                f"attention: mask shape {attn_mask.shape} does not broadcast to {target}"
+            ) from e
+
+
+def scaled_dot_product_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    attn_mask=None,
+    dropout_p=0.0,
+    is_causal=False,
+    scale=None,
+    return_weights=False,
+    rng=None,
+):
+    """Tensor wrapper with PyTorch's argument names. With return_weights=True returns (O, alpha),
+    alpha an array (B, H, T, S) without gradient, for plots (C24)."""
+    mask = attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask
+    check_attention_shapes(q.data, k.data, v.data, mask)
+    if dropout_p > 0.0 and rng is None:
+        rng = array_module(q.data).random.default_rng()
+    O, cache = attention_forward(q.data, k.data, v.data, mask, is_causal, scale, dropout_p, rng)
+    out = Tensor.from_op(O, (q, k, v), lambda d: attention_backward(d, cache), "attention")
+    return (out, cache[3]) if return_weights else out

@@ -1,0 +1,60 @@
+"""softmax, log_softmax and logsumexp, computed max-subtracted (F17, F3)."""
+
+from ..tensor import Tensor
+from ..tensor.backend import array_module
+
+
+def softmax_forward(x, axis=-1):
+    """s_i = exp(x_i - max x) / sum_j exp(x_j - max x)   (F17, max-subtracted)"""
+    xp = array_module(x)
+    e = xp.exp(x - x.max(axis=axis, keepdims=True))  # (..., N) shift for stability
+    s = e / e.sum(axis=axis, keepdims=True)  # (..., N)
+    return s, s
+
+
+def softmax_backward(dout, s, axis=-1):
+    """dx = s * (dout - sum(dout * s))"""
+    return s * (dout - (dout * s).sum(axis=axis, keepdims=True))
+
+
+def log_softmax_forward(x, axis=-1):
+    """y_i = x_i - logsumexp(x)   (F3: log softmax(W_o h_t + b_o))"""
+    y = x - logsumexp_forward(x, axis, keepdims=True)[0]  # (..., N)
+    return y, y
+
+
+def log_softmax_backward(dout, y, axis=-1):
+    """dx = dout - softmax(x) * sum(dout), with softmax(x) = exp(y)"""
+    return dout - array_module(y).exp(y) * dout.sum(axis=axis, keepdims=True)
+
+
+def logsumexp_forward(x, axis=-1, keepdims=False):
+    """lse = m + log sum_j exp(x_j - m), m = max x (finite for logits of +-1e4)"""
+    xp = array_module(x)
+    m = x.max(axis=axis, keepdims=True)  # (..., 1)
+    lse = m + xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True))  # (..., 1)
+    out = lse if keepdims else lse.squeeze(axis)
+    return out, (x, lse)
+
+
+def logsumexp_backward(dout, cache, axis=-1, keepdims=False):
+    """dx = dout * softmax(x) = dout * exp(x - lse)"""
+    x, lse = cache
+    d = dout if keepdims else array_module(x).expand_dims(dout, axis)
+    return d * array_module(x).exp(x - lse)
+
+
+def softmax(x: Tensor, axis=-1) -> Tensor:
+    s, cache = softmax_forward(x.data, axis)
+    return Tensor.from_op(s, (x,), lambda d: (softmax_backward(d, cache, axis),), "softmax")
+
+
+def log_softmax(x: Tensor, axis=-1) -> Tensor:
+    y, cache = log_softmax_forward(x.data, axis)
+    return Tensor.from_op(y, (x,), lambda d: (log_softmax_backward(d, cache, axis),), "log_softmax")
+
+
+def logsumexp(x: Tensor, axis=-1, keepdims=False) -> Tensor:
+    out, cache = logsumexp_forward(x.data, axis, keepdims)
+    back = lambda d: (logsumexp_backward(d, cache, axis, keepdims),)  # noqa: E731
+    return Tensor.from_op(out, (x,), back, "logsumexp")

@@ -1,0 +1,143 @@
+"""The primitive op table: forward/backward pairs on plain arrays.
+
+Each forward returns `(out, cache)`; each backward takes `(dout, cache)` and returns one gradient
+per input. Broadcasting binary ops sum the gradient back to each input's shape (`unbroadcast`).
+Composites (softmax, layer norm, attention, ...) live in `minillm.ops`.
+"""
+
+from .backend import array_module
+
+
+def unbroadcast(g, shape):
+    """Sum g over the axes that broadcasting added or stretched, so g.shape == shape."""
+    if g.shape == tuple(shape):
+        return g
+    g = g.sum(axis=tuple(range(g.ndim - len(shape)))) if g.ndim > len(shape) else g
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(axis=stretched, keepdims=True) if stretched else g
+
+
+def add_forward(a, b):
+    """y = a + b"""
+    return a + b, (a.shape, b.shape)
+
+
+def add_backward(dout, cache):
+    """da = dy, db = dy (each summed back to its shape)"""
+    return unbroadcast(dout, cache[0]), unbroadcast(dout, cache[1])
+
+
+def sub_forward(a, b):
+    """y = a - b"""
+    return a - b, (a.shape, b.shape)
+
+
+def sub_backward(dout, cache):
+    """da = dy, db = -dy"""
+    return unbroadcast(dout, cache[0]), unbroadcast(-dout, cache[1])
+
+
+def mul_forward(a, b):
+    """y = a * b"""
+    return a * b, (a, b)
+
+
+def mul_backward(dout, cache):
+    """da = dy * b, db = dy * a"""
+    a, b = cache
+    return unbroadcast(dout * b, a.shape), unbroadcast(dout * a, b.shape)
+
+
+def div_forward(a, b):
+    """y = a / b"""
+    return a / b, (a, b)
+
+
+def div_backward(dout, cache):
+    """da = dy / b, db = -dy * a / b^2"""
+    a, b = cache
+    return unbroadcast(dout / b, a.shape), unbroadcast(-dout * a / (b * b), b.shape)
+
+
+def neg_forward(a):
+    """y = -a"""
+    return -a, None
+
+
+def neg_backward(dout, cache):
+    """da = -dy"""
+    return (-dout,)
+
+
+def pow_forward(a, p):
+    """y = a^p for a constant exponent p"""
+    return a**p, (a, p)
+
+
+def pow_backward(dout, cache):
+    """da = dy * p * a^(p-1)"""
+    a, p = cache
+    return (dout * p * a ** (p - 1),)
+
+
+def exp_forward(a):
+    """y = e^a"""
+    y = array_module(a).exp(a)
+    return y, y
+
+
+def exp_backward(dout, y):
+    """da = dy * e^a = dy * y"""
+    return (dout * y,)
+
+
+def log_forward(a):
+    """y = ln a"""
+    return array_module(a).log(a), a
+
+
+def log_backward(dout, a):
+    """da = dy / a"""
+    return (dout / a,)
+
+
+def tanh_forward(a):
+    """y = tanh a"""
+    y = array_module(a).tanh(a)
+    return y, y
+
+
+def tanh_backward(dout, y):
+    """da = dy * (1 - y^2)"""
+    return (dout * (1 - y * y),)
+
+
+def matmul_forward(a, b):
+    """y = a @ b, batched and broadcast like np.matmul (F13's X W)."""
+    if (
+        b.ndim == 2 and a.ndim > 2
+    ):  # (..., K) @ (K, N): one big GEMM instead of a loop of small ones
+        out = (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])  # (..., N)
+        return out, (a, b)
+    return a @ b, (a, b)
+
+
+def matmul_backward(dout, cache):
+    """dA = dY B^T, dB = A^T dY (summed over broadcast batch axes)."""
+    a, b = cache
+    xp = array_module(dout)
+    if b.ndim == 2 and a.ndim > 2:
+        d2 = dout.reshape(-1, dout.shape[-1])  # (..., N) -> (M, N)
+        return dout @ b.T, a.reshape(-1, a.shape[-1]).T @ d2
+    a2 = a[None, :] if a.ndim == 1 else a  # (K,) -> (1, K)
+    b2 = b[:, None] if b.ndim == 1 else b  # (K,) -> (K, 1)
+    d2 = dout
+    if a.ndim == 1:
+        d2 = xp.expand_dims(d2, -2)  # put back the squeezed row axis
+    if b.ndim == 1:
+        d2 = xp.expand_dims(d2, -1)  # put back the squeezed column axis
+    da = d2 @ xp.swapaxes(b2, -1, -2)
+    db = xp.swapaxes(a2, -1, -2) @ d2
+    da = da.reshape(a.shape) if a.ndim == 1 else unbroadcast(da, a.shape)
+    db = unbroadcast(db, b2.shape).reshape(b.shape) if b.ndim == 1 else unbroadcast(db, b.shape)
+    return da, db
