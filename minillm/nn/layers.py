@@ -1,0 +1,92 @@
+"""The basic layers: Linear, Embedding, LayerNorm, Dropout (C14, C15)."""
+
+import math
+
+import numpy as np
+
+from ..ops import dropout as _drop
+from ..ops import embedding as _emb
+from ..ops import layer_norm as _ln
+from .module import Module, Parameter
+
+
+def _rng(rng):
+    return rng if rng is not None else np.random.default_rng()
+
+
+class Linear(Module):
+    """y = x W + b, W of shape (in_features, out_features): the row-vector convention of F13
+    (X W_Q). F15's column form q = W_q x uses the transpose of this W.
+
+    Init (C1): W, b ~ U(-1/sqrt(in), 1/sqrt(in)), PyTorch's default; models may re-initialise."""
+
+    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        bound = 1.0 / math.sqrt(in_features)
+        rng = _rng(rng)
+        self.W = Parameter(rng.uniform(-bound, bound, (in_features, out_features)).astype(dtype))
+        self.b = Parameter(rng.uniform(-bound, bound, out_features).astype(dtype)) if bias else None
+
+    def forward(self, x):
+        if x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"Linear: input last dim {x.shape[-1]} != in_features {self.in_features} "
+                f"(input shape {x.shape})"
+            )
+        y = x @ self.W  # (..., in) -> (..., out)
+        return y + self.b if self.b is not None else y
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}, bias={self.b is not None}"
+
+
+class Embedding(Module):
+    """y = W[id]: a learned (num_embeddings, embedding_dim) table (C15).
+
+    Init N(0, 1), as PyTorch."""
+
+    def __init__(self, num_embeddings, embedding_dim, rng=None, dtype=np.float32):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.W = Parameter(_rng(rng).standard_normal((num_embeddings, embedding_dim)).astype(dtype))
+
+    def forward(self, ids):
+        return _emb.embedding(ids, self.W)  # (...) -> (..., C)
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class LayerNorm(Module):
+    """y = (x - mu) / sqrt(var + eps) * gamma + beta over the last axis (C14; see ops.layer_norm
+    for the stated conventions). bias=False drops beta (nanoGPT's option)."""
+
+    def __init__(self, normalized_shape, eps=1e-5, bias=True, dtype=np.float32):
+        super().__init__()
+        self.normalized_shape, self.eps = normalized_shape, eps
+        self.gamma = Parameter(np.ones(normalized_shape, dtype=dtype))
+        self.beta = Parameter(np.zeros(normalized_shape, dtype=dtype)) if bias else None
+
+    def forward(self, x):
+        return _ln.layer_norm(x, self.gamma, self.beta, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, bias={self.beta is not None}"
+
+
+class Dropout(Module):
+    """Inverted dropout while training, identity in eval mode (C22). Owns its random generator."""
+
+    def __init__(self, p=0.5, seed=None):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = p
+        self.rng = np.random.default_rng(seed)
+
+    def forward(self, x):
+        return _drop.dropout(x, self.p, self.training, self.rng)
+
+    def extra_repr(self):
+        return f"p={self.p}"
