@@ -37,6 +37,9 @@ class BPETokenizer:
     ``merges`` are the pairs in rank order (rank ``r`` makes id ``256 + r``); ``pattern`` is the
     pre-split regex (``GPT2_SPLIT_PATTERN`` by default, ``None`` for no pre-split). A new
     tokenizer has no merges; call ``train`` or ``load``.
+
+    With ``pattern=None`` the whole text is one chunk: fine for short texts, slow for megabytes
+    (each merge rewrites the whole sequence, and nothing repeats to be cached).
     """
 
     def __init__(self, merges=(), pattern: str | None = GPT2_SPLIT_PATTERN):
