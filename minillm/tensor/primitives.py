@@ -128,7 +128,8 @@ def matmul_backward(dout, cache):
     xp = array_module(dout)
     if b.ndim == 2 and a.ndim > 2:
         d2 = dout.reshape(-1, dout.shape[-1])  # (..., N) -> (M, N)
-        return dout @ b.T, a.reshape(-1, a.shape[-1]).T @ d2
+        da = (d2 @ b.T).reshape(a.shape)  # (M, K) -> (..., K); a 3-D @ 2-D.T falls off BLAS
+        return da, a.reshape(-1, a.shape[-1]).T @ d2
     a2 = a[None, :] if a.ndim == 1 else a  # (K,) -> (1, K)
     b2 = b[:, None] if b.ndim == 1 else b  # (K,) -> (K, 1)
     d2 = dout
