@@ -139,6 +139,6 @@ def matmul_backward(dout, cache):
         d2 = xp.expand_dims(d2, -1)  # put back the squeezed column axis
     da = d2 @ xp.swapaxes(b2, -1, -2)
     db = xp.swapaxes(a2, -1, -2) @ d2
-    da = da.reshape(a.shape) if a.ndim == 1 else unbroadcast(da, a.shape)
+    da = unbroadcast(da, a2.shape).reshape(a.shape) if a.ndim == 1 else unbroadcast(da, a.shape)
     db = unbroadcast(db, b2.shape).reshape(b.shape) if b.ndim == 1 else unbroadcast(db, b.shape)
     return da, db
