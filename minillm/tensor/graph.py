@@ -23,12 +23,15 @@ def is_grad_enabled() -> bool:
 class no_grad(contextlib.ContextDecorator):
     """Context manager / decorator: ops inside build no graph (inference, optimizer updates)."""
 
+    def __init__(self):
+        self.prev = []  # a stack: one decorator instance may be entered again (recursion)
+
     def __enter__(self):
-        self.prev = _GradMode.enabled
+        self.prev.append(_GradMode.enabled)
         _GradMode.enabled = False
 
     def __exit__(self, *exc):
-        _GradMode.enabled = self.prev
+        _GradMode.enabled = self.prev.pop()
         return False
 
 
