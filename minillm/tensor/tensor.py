@@ -114,7 +114,10 @@ class Tensor:
         if isinstance(other, Tensor):
             return other
         if isinstance(other, (int, float, bool)):
-            return Tensor(array_module(self.data).asarray(other, dtype=self.dtype))
+            # NumPy's rule for a Python number: it takes a float tensor's dtype, and an int/bool
+            # tensor times a float is float (a mask * 0.5 must not truncate to 0)
+            xp = array_module(self.data)
+            return Tensor(xp.asarray(other, dtype=xp.result_type(self.data, other)))
         return Tensor(other)
 
     def _binary(self, other, fwd, bwd, op, swap=False):
