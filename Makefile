@@ -1,0 +1,55 @@
+# minillm: `make demo` trains the Shakespeare GPT; `make test` runs everything CI runs.
+# A fresh machine needs only Python >= 3.10, pip, make and gcc: the first target builds .venv.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+OUT    ?= out/shakespeare-char
+# numpy's BLAS and OpenMP use the two cores the demo and CI are measured on
+THREADS := OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 MKL_NUM_THREADS=2
+
+.PHONY: install demo test lint unit kernels-sim notebooks docs bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,cuda]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(THREADS) $(BIN)/minillm train --preset shakespeare-char --out_dir=$(OUT)
+	$(THREADS) $(BIN)/minillm generate --checkpoint $(OUT) --prompt "ROMEO:" --max_new_tokens=300 --seed=1
+
+test: lint unit kernels-sim notebooks docs
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# the library, the layers, the models and the kernels' compile checks (no GPU, no simulator)
+unit: $(STAMP)
+	$(THREADS) $(BIN)/pytest -q -n 2 -m "not cudasim" tests
+
+# Numba kernels under the CUDA simulator: the variable must be set before numba is imported,
+# so they get a pytest run of their own
+kernels-sim: $(STAMP)
+	NUMBA_ENABLE_CUDASIM=1 $(BIN)/pytest -q -n 2 -m cudasim tests/kernels
+
+# every notebook, top to bottom, at the small sizes its settings cell picks for CI
+notebooks: $(STAMP)
+	MINILLM_SMALL=1 $(THREADS) $(BIN)/pytest -q -n 2 --nbmake notebooks
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict -q -d site
+
+bench: $(STAMP)
+	$(THREADS) $(BIN)/python benchmarks/bench_ops.py
+	$(THREADS) $(BIN)/python benchmarks/bench_train.py
+	$(THREADS) $(BIN)/python benchmarks/bench_generate.py
+
+clean:
+	rm -rf $(VENV) site out .pytest_cache .ruff_cache .hypothesis
