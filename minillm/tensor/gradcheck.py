@@ -32,18 +32,23 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
             continue
         analytic = np.zeros(x.shape) if x.grad is None else x.grad
         numeric = np.zeros(x.shape)
+        saved = x.data
+        x.data = np.array(saved, order="C")  # a contiguous copy (any strides, 0-d) to perturb
         flat = x.data.reshape(-1)  # a view: perturbing it perturbs x
-        for j in range(flat.size):
-            orig = flat[j]
-            flat[j] = orig + eps
-            plus = float((fn(*inputs).data * G).sum())
-            flat[j] = orig - eps
-            minus = float((fn(*inputs).data * G).sum())
-            flat[j] = orig
-            numeric.reshape(-1)[j] = (plus - minus) / (2 * eps)
+        try:
+            for j in range(flat.size):
+                orig = flat[j]
+                flat[j] = orig + eps
+                plus = float((fn(*inputs).data * G).sum())
+                flat[j] = orig - eps
+                minus = float((fn(*inputs).data * G).sum())
+                flat[j] = orig
+                numeric.reshape(-1)[j] = (plus - minus) / (2 * eps)
+        finally:
+            x.data = saved
         err = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
         if (err > 0).any():
-            k = np.unravel_index(int(np.argmax(err)), x.shape)
+            k = tuple(int(n) for n in np.unravel_index(int(np.argmax(err)), x.shape))
             raise AssertionError(
                 f"gradcheck failed for op '{op}', input {i} of shape {x.shape}: at index {k} "
                 f"analytic {analytic[k]:.6g} vs numeric {numeric[k]:.6g}"
