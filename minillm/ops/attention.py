@@ -28,8 +28,8 @@ def attention_forward(
     allowed = causal_mask(q.shape[-2], k.shape[-2], xp) if is_causal else None
     if attn_mask is not None and attn_mask.dtype == bool:
         allowed = attn_mask if allowed is None else (allowed & attn_mask)
-    elif attn_mask is not None:
-        scores = scores + attn_mask
+    elif attn_mask is not None:  # in the scores' dtype: a float64 mask must not promote float32
+        scores = scores + attn_mask.astype(scores.dtype, copy=False)
     if allowed is not None:
         scores = xp.where(allowed, scores, -xp.inf)  # (B, H, T, S)
     m = scores.max(axis=-1, keepdims=True)  # (B, H, T, 1)
