@@ -31,8 +31,8 @@ def cross_entropy_forward(logits, targets, ignore_index=-100, reduction="mean"):
             f"{targets.shape}; reshape (B, T, V) logits to (B*T, V) first"
         )
     valid = targets != ignore_index  # (N,)
-    check_ids(targets[valid], logits.shape[1], "cross_entropy target")
     safe = xp.where(valid, targets, 0)  # (N,) ignored rows point at class 0, then get masked
+    check_ids(safe, logits.shape[1], "cross_entropy target")  # positions as in targets
     m = logits.max(axis=1, keepdims=True)  # (N, 1)
     e = xp.exp(logits - m)  # (N, V)
     z = e.sum(axis=1, keepdims=True)  # (N, 1)
