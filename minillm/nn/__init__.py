@@ -6,18 +6,28 @@ from .encoder import TransformerEncoderLayer
 from .feedforward import FeedForward
 from .layers import Dropout, Embedding, LayerNorm, Linear
 from .module import Module, Parameter
+from .rnn import GRU, LSTM, RNN
+from .rnn_cells import GRUCell, LSTMCell, RNNCell
+from .rnn_output import LogSoftmaxOutput
 
 __all__ = [
     "Dropout",
     "Embedding",
     "FeedForward",
+    "GRU",
+    "GRUCell",
     "KVCache",
+    "LSTM",
+    "LSTMCell",
     "LayerNorm",
     "Linear",
+    "LogSoftmaxOutput",
     "Module",
     "ModuleList",
     "MultiHeadAttention",
     "Parameter",
+    "RNN",
+    "RNNCell",
     "Sequential",
     "TransformerEncoderLayer",
 ]
