@@ -133,10 +133,10 @@ def matmul_backward(dout, cache):
     a2 = a[None, :] if a.ndim == 1 else a  # (K,) -> (1, K)
     b2 = b[:, None] if b.ndim == 1 else b  # (K,) -> (K, 1)
     d2 = dout
+    if b.ndim == 1:  # first, so that a 0-d dout (1-D @ 1-D) has an axis for the row to go before
+        d2 = xp.expand_dims(d2, -1)  # put back the squeezed column axis
     if a.ndim == 1:
         d2 = xp.expand_dims(d2, -2)  # put back the squeezed row axis
-    if b.ndim == 1:
-        d2 = xp.expand_dims(d2, -1)  # put back the squeezed column axis
     da = d2 @ xp.swapaxes(b2, -1, -2)
     db = xp.swapaxes(a2, -1, -2) @ d2
     da = unbroadcast(da, a2.shape).reshape(a.shape) if a.ndim == 1 else unbroadcast(da, a.shape)
