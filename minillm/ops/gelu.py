@@ -16,22 +16,46 @@ def erf(x):
     Deviation: an approximation, within float32 rounding; float64 results carry the same 1.5e-7."""
     xp = array_module(x)
     a = xp.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (
-        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
-    )
-    return xp.sign(x) * (1.0 - poly * xp.exp(-a * a))
+    t = a * 0.3275911
+    t += 1.0
+    xp.reciprocal(t, out=t)  # t = 1 / (1 + p|x|)
+    poly = t * 1.061405429
+    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += c
+        poly *= t
+    a *= a
+    xp.negative(a, out=a)
+    xp.exp(a, out=a)  # exp(-x^2)
+    poly *= a
+    xp.subtract(1.0, poly, out=poly)
+    return xp.copysign(poly, x, out=poly)
+
+
+def _tanh_u(x, xp):
+    """t = tanh(sqrt(2/pi) (x + 0.044715 x^3)), in place on one temporary"""
+    t = x * x  # (...) x^2
+    t *= 0.044715 * _SQRT_2_OVER_PI
+    t += _SQRT_2_OVER_PI
+    t *= x
+    return xp.tanh(t, out=t)
 
 
 def gelu_forward(x, approximate="none"):
     """none: y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))
-    tanh: y = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)   (GPT-2, BERT)"""
+    tanh: y = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)   (GPT-2, BERT)
+
+    Each form reuses one temporary (in-place ops): GELU is ~15 % of a GPT step on the CPU."""
     xp = array_module(x)
     if approximate == "tanh":
-        return 0.5 * x * (1.0 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))), x
-    if approximate == "none":
-        return 0.5 * x * (1.0 + erf(x * _INV_SQRT_2)), x
-    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        y = _tanh_u(x, xp)
+    elif approximate == "none":
+        y = erf(x * _INV_SQRT_2)
+    else:
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    y += 1.0
+    y *= x
+    y *= 0.5
+    return y, x
 
 
 def gelu_backward(dout, x, approximate="none"):
@@ -39,11 +63,30 @@ def gelu_backward(dout, x, approximate="none"):
     tanh: dx = dout * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2))"""
     xp = array_module(x)
     if approximate == "tanh":
-        t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
-        du = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x)
-        return dout * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)
-    cdf = 0.5 * (1.0 + erf(x * _INV_SQRT_2))
-    return dout * (cdf + x * _INV_SQRT_2PI * xp.exp(-0.5 * x * x))
+        t = _tanh_u(x, xp)
+        du = x * x  # sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+        du *= 3 * 0.044715 * _SQRT_2_OVER_PI
+        du += _SQRT_2_OVER_PI
+        g = t * t  # 0.5 x (1 - t^2) du, built in place
+        g -= 1.0
+        g *= du
+        g *= x
+        g *= -0.5
+        t += 1.0
+        t *= 0.5
+        g += t
+    else:
+        g = x * x  # x phi(x) + Phi(x), built in place
+        g *= -0.5
+        xp.exp(g, out=g)
+        g *= x
+        g *= _INV_SQRT_2PI
+        cdf = erf(x * _INV_SQRT_2)
+        cdf += 1.0
+        cdf *= 0.5
+        g += cdf
+    g *= dout
+    return g
 
 
 def gelu(x: Tensor, approximate="none") -> Tensor:
