@@ -4,6 +4,8 @@ import numpy as np
 
 from ..nn import GRU, LSTM, RNN, Dropout, Embedding, LogSoftmaxOutput, Module
 from ..ops.cross_entropy import cross_entropy
+from ..tensor import Tensor
+from ..tensor.backend import to_device
 
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}  # the `cell` argument -> recurrent layer
 
@@ -48,7 +50,7 @@ class RNNLM(Module):
         self.head = LogSoftmaxOutput(hidden_size, vocab_size, rng=rng, dtype=dtype)
 
     def forward(self, idx, targets=None, h0=None, return_state=False):
-        idx = np.asarray(idx.data if hasattr(idx, "data") else idx)
+        idx = np.asarray(to_device(idx.data if isinstance(idx, Tensor) else idx, "cpu"))  # (B, T)
         if idx.ndim != 2 or idx.dtype.kind not in "iu":
             raise ValueError(f"RNNLM: expected idx (B, T) of ints, got {idx.shape} {idx.dtype}")
         B, T = idx.shape
@@ -57,7 +59,8 @@ class RNNLM(Module):
         logits = self.head(self.drop(h))  # (B, T, V) log-probabilities
         loss = None
         if targets is not None:
-            targets = np.asarray(targets.data if hasattr(targets, "data") else targets)
+            targets = targets.data if isinstance(targets, Tensor) else targets
+            targets = np.asarray(to_device(targets, "cpu"))  # (B, T)
             if targets.shape != (B, T):
                 raise ValueError(
                     f"RNNLM: targets must have the shape of idx {(B, T)}, got {targets.shape}"
