@@ -13,39 +13,44 @@ from .ops import layer_norm as _ln
 from .ops import softmax as _sm
 from .tensor import Tensor, concatenate, stack, where
 
-relu = _act.relu
-sigmoid = _act.sigmoid
-scaled_dot_product_attention = _attn.scaled_dot_product_attention
 cat = concatenate
 
 
-def tanh(x: Tensor) -> Tensor:
-    return x.tanh()
+def relu(input: Tensor) -> Tensor:
+    return _act.relu(input)
 
 
-def gelu(x: Tensor, approximate="none") -> Tensor:
-    return _gelu.gelu(x, approximate)
+def sigmoid(input: Tensor) -> Tensor:
+    return _act.sigmoid(input)
 
 
-def softmax(x: Tensor, dim=-1) -> Tensor:
-    return _sm.softmax(x, dim)
+def tanh(input: Tensor) -> Tensor:
+    return input.tanh()
 
 
-def log_softmax(x: Tensor, dim=-1) -> Tensor:
-    return _sm.log_softmax(x, dim)
+def gelu(input: Tensor, approximate="none") -> Tensor:
+    return _gelu.gelu(input, approximate)
 
 
-def logsumexp(x: Tensor, dim=-1, keepdim=False) -> Tensor:
-    return _sm.logsumexp(x, dim, keepdim)
+def softmax(input: Tensor, dim=-1) -> Tensor:
+    return _sm.softmax(input, dim)
 
 
-def layer_norm(x: Tensor, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
+def log_softmax(input: Tensor, dim=-1) -> Tensor:
+    return _sm.log_softmax(input, dim)
+
+
+def logsumexp(input: Tensor, dim=-1, keepdim=False) -> Tensor:
+    return _sm.logsumexp(input, dim, keepdim)
+
+
+def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if shape != x.shape[-1:]:
+    if shape != input.shape[-1:]:
         raise ValueError(
-            f"layer_norm: normalized_shape {shape} must equal the last dim of {x.shape}"
+            f"layer_norm: normalized_shape {shape} must equal the last dim of {input.shape}"
         )
-    return _ln.layer_norm(x, weight, bias, eps)
+    return _ln.layer_norm(input, weight, bias, eps)
 
 
 def cross_entropy(input: Tensor, target, ignore_index=-100, reduction="mean") -> Tensor:
@@ -56,8 +61,25 @@ def embedding(input, weight: Tensor) -> Tensor:
     return _emb.embedding(input, weight)
 
 
-def dropout(x: Tensor, p=0.5, training=True, rng=None) -> Tensor:
-    return _drop.dropout(x, p, training, rng)
+def dropout(input: Tensor, p=0.5, training=True, rng=None) -> Tensor:
+    return _drop.dropout(input, p, training, rng)
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask=None,
+    dropout_p=0.0,
+    is_causal=False,
+    scale=None,
+    return_weights=False,
+    rng=None,
+):
+    """softmax(Q K^T / sqrt(d_k) + mask) V (F5); see minillm.ops.attention for the arguments."""
+    return _attn.scaled_dot_product_attention(
+        query, key, value, attn_mask, dropout_p, is_causal, scale, return_weights, rng
+    )
 
 
 __all__ = [
