@@ -1,0 +1,183 @@
+"""The training loop of `minillm train`: nanoGPT's train.py, with checkpoints that resume exactly.
+
+Each iteration `step` (0-based) sets lr = warmup_cosine_lr(step) (C21), draws grad_accum_steps
+micro-batches, and makes one AdamW step with global-norm clipping. Every eval_interval steps (and
+at the end) it evaluates train and val loss, writes the checkpoint into out_dir, and a copy of the
+weights into out_dir/best when the val loss improved; early stopping (C22) ends the run after
+early_stopping_patience evaluations without improvement.
+
+Randomness, all from cfg.seed: the weights and dropout (GPT(seed)), the training batches
+(default_rng([seed, 0]), saved in checkpoints) and the evaluation batches (default_rng([seed, 2,
+step]): a function of the step alone, so evaluating never shifts the training batches and a resumed
+run evaluates on the same batches as an uninterrupted one).
+"""
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..data import (
+    BPETokenizer,
+    CharTokenizer,
+    Corpus,
+    load_text,
+    tokenizer_from_dict,
+    train_val_split,
+)
+from ..models import GPT
+from ..optim import warmup_cosine_lr
+from .checkpoint import load_optimizer, load_weights, read_manifest, save_checkpoint
+from .config import TrainConfig
+from .metrics import MetricsLog, plot_losses
+from .step import configure_optimizer, estimate_loss, train_step
+
+
+@dataclass
+class TrainResult:
+    """What a run ends with: the last evaluation, the per-step losses of this call, the files."""
+
+    step: int  # optimizer steps done (all runs, with a resume)
+    train_loss: float  # the last evaluation's mean train loss
+    val_loss: float  # the last evaluation's mean val loss
+    best_val_loss: float  # the lowest val loss of any evaluation
+    seconds: float  # wall time of this call
+    losses: list  # training loss of each step this call made
+    stopped_early: bool  # early stopping ended the run
+    out_dir: Path  # the checkpoint (latest) lives here
+    best_dir: Path  # the weights of the best val loss
+    metrics: Path  # metrics.jsonl
+    plot: Path  # loss.png
+
+
+def prepare_data(cfg: TrainConfig, tokenizer=None):
+    """(tokenizer, Corpus) of cfg.dataset: the text cut train/val, then encoded. A char
+    vocabulary comes from the whole text (nanoGPT's prepare.py), a BPE from the train part."""
+    text = load_text(cfg.dataset)
+    train_text, val_text = train_val_split(text, cfg.train_fraction)
+    if tokenizer is None and cfg.tokenizer == "char":
+        tokenizer = CharTokenizer.from_text(text)
+    elif tokenizer is None:
+        tokenizer = BPETokenizer().train(train_text, cfg.bpe_vocab_size)
+    return tokenizer, Corpus(tokenizer.encode(train_text), tokenizer.encode(val_text))
+
+
+def _stderr(message: str) -> None:
+    tqdm.write(message, file=sys.stderr)
+
+
+def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
+    """Run (or, with cfg.resume, continue) training; see the module docstring."""
+    start = time.perf_counter()
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(out) if cfg.resume else None
+    stored = tokenizer_from_dict(manifest["tokenizer"]) if manifest else None
+    tokenizer, corpus = prepare_data(cfg, stored)
+    model = GPT(cfg.model_config(tokenizer.vocab_size), seed=cfg.seed).to(cfg.device)
+    optimizer = configure_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2))
+    rng = np.random.default_rng([cfg.seed, 0])  # training batches
+    run = {
+        "step": 0,
+        "best_val_loss": None,
+        "bad_evals": 0,
+        "last_eval_step": None,
+        "last_losses": None,
+    }
+    if manifest is not None:
+        load_weights(model, out, manifest)
+        load_optimizer(optimizer, out, manifest)
+        run = dict(manifest["state"]["run"])
+        rng.bit_generator.state = manifest["state"]["rng"]
+        model.set_dropout_states(manifest["state"]["dropout"])
+        log(f"resumed from {out} at step {run['step']}")
+    metrics = MetricsLog(out / "metrics.jsonl", run["step"] if manifest else None)
+    step, losses, stopped = run["step"], [], False
+    tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps
+    bar = tqdm(
+        total=cfg.max_iters,
+        initial=step,
+        desc="train",
+        disable=None if cfg.progress else True,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    while True:
+        due = step % cfg.eval_interval == 0 or step == cfg.max_iters
+        if due and run["last_eval_step"] != step:
+            _evaluate(cfg, model, corpus, step, run, metrics, log)
+            state = {
+                "step": step,
+                "run": run,
+                "rng": rng.bit_generator.state,
+                "dropout": model.dropout_states(),
+            }
+            save_checkpoint(out, model, tokenizer, cfg.to_dict(), optimizer, state)
+            if run["bad_evals"] == 0:
+                save_checkpoint(out / "best", model, tokenizer, cfg.to_dict(), None, state)
+        patience = cfg.early_stopping_patience
+        if run["last_eval_step"] == step and patience and run["bad_evals"] >= patience:
+            stopped = True
+            log(f"early stopping at step {step}: no better val loss in {patience} evaluations")
+            break
+        if step >= cfg.max_iters:
+            break
+        lr = warmup_cosine_lr(step, cfg.lr, cfg.min_lr, cfg.warmup_iters, cfg.lr_decay_iters)
+        batches = [
+            corpus.get_batch("train", cfg.batch_size, cfg.block_size, rng)
+            for _ in range(cfg.grad_accum_steps)
+        ]
+        t0 = time.perf_counter()
+        loss, norm = train_step(model, optimizer, batches, lr, cfg.grad_clip)
+        tokens_per_s = tokens_per_step / (time.perf_counter() - t0)
+        losses.append(loss)
+        if step % cfg.log_interval == 0:
+            metrics.write(
+                kind="train", step=step, loss=loss, lr=lr, tokens_per_s=tokens_per_s, grad_norm=norm
+            )
+        bar.set_postfix(
+            loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:.0f}", refresh=False
+        )
+        bar.update(1)
+        step += 1
+    bar.close()
+    last = run["last_losses"]
+    plot = plot_losses(out / "metrics.jsonl", out / "loss.png")
+    return TrainResult(
+        step=step,
+        train_loss=last["train"],
+        val_loss=last["val"],
+        best_val_loss=run["best_val_loss"],
+        seconds=time.perf_counter() - start,
+        losses=losses,
+        stopped_early=stopped,
+        out_dir=out,
+        best_dir=out / "best",
+        metrics=out / "metrics.jsonl",
+        plot=plot,
+    )
+
+
+def _evaluate(cfg, model, corpus, step, run, metrics, log) -> None:
+    """Estimate the losses at `step`, update the early-stopping counters in run, log them."""
+    rng = np.random.default_rng([cfg.seed, 2, step])  # a function of the step alone
+    losses = estimate_loss(model, corpus, cfg.batch_size, cfg.block_size, cfg.eval_iters, rng)
+    best = run["best_val_loss"]
+    if best is None or losses["val"] < best:
+        run["best_val_loss"], run["bad_evals"] = losses["val"], 0
+    else:
+        run["bad_evals"] += 1
+    run["step"] = run["last_eval_step"] = step
+    run["last_losses"] = losses
+    metrics.write(
+        kind="eval",
+        step=step,
+        train_loss=losses["train"],
+        val_loss=losses["val"],
+        val_ppl=math.exp(losses["val"]),
+    )
+    log(f"step {step}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
