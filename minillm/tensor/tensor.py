@@ -114,10 +114,12 @@ class Tensor:
         if isinstance(other, Tensor):
             return other
         if isinstance(other, (int, float, bool)):
-            # NumPy's rule for a Python number: it takes a float tensor's dtype, and an int/bool
-            # tensor times a float is float (a mask * 0.5 must not truncate to 0)
+            # a number (np.float64 too) takes a float tensor's dtype; with an int/bool tensor,
+            # NumPy's promotion (a mask * 0.5 must not truncate to 0)
             xp = array_module(self.data)
-            return Tensor(xp.asarray(other, dtype=xp.result_type(self.data, other)))
+            is_float = self.dtype.kind == "f"
+            dtype = self.dtype if is_float else xp.result_type(self.data, other)
+            return Tensor(xp.asarray(other, dtype=dtype))
         return Tensor(other)
 
     def _binary(self, other, fwd, bwd, op, swap=False):
