@@ -37,7 +37,7 @@ def max_backward(dout, cache):
     a, axis, keepdims = cache
     m = a.max(axis=axis, keepdims=True)
     hit = a == m
-    count = hit.sum(axis=axis, keepdims=True)
+    count = hit.sum(axis=axis, keepdims=True, dtype=dout.dtype)  # float: an int count made f32 f64
     return (hit * (_keep(dout, a.shape, axis, keepdims) / count),)
 
 
