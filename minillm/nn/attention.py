@@ -27,6 +27,12 @@ class KVCache:
         return self.k, self.v
 
 
+def check_input(x, d_model, who, name="x"):
+    """Raise ValueError unless x is (B, T, d_model), naming the expected and the actual shape."""
+    if x.ndim != 3 or x.shape[-1] != d_model:
+        raise ValueError(f"{who}: {name} must be (B, T, d_model={d_model}), got shape {x.shape}")
+
+
 class MultiHeadAttention(Module):
     """MultiHead(X_q, X_kv) = Concat(head_1, ..., head_h) W_o,
     head_i = Attention(X_q W_q^(i), X_kv W_k^(i), X_kv W_v^(i))    (F19, Vaswani et al. 3.2.2)
@@ -63,12 +69,13 @@ class MultiHeadAttention(Module):
         cache: a KVCache; the new keys/values are appended and the queries attend to all of them
         (causal masking then lines the last query up with the last key)."""
         x_kv = x_q if x_kv is None else x_kv
-        for name, x in (("x_q", x_q), ("x_kv", x_kv)):
-            if x.ndim != 3 or x.shape[-1] != self.d_model:
-                raise ValueError(
-                    f"MultiHeadAttention: {name} must be (B, T, d_model={self.d_model}), "
-                    f"got {x.shape}"
-                )
+        attn_mask = attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask
+        check_input(x_q, self.d_model, "MultiHeadAttention", "x_q")
+        check_input(x_kv, self.d_model, "MultiHeadAttention", "x_kv")
+        if x_kv.shape[0] != x_q.shape[0]:
+            raise ValueError(
+                f"MultiHeadAttention: batch sizes differ, x_q {x_q.shape} vs x_kv {x_kv.shape}"
+            )
         B, T, _ = x_q.shape
         S = x_kv.shape[1]
         q = self._heads(self.W_q(x_q), B, T)  # (B, H, T, D)
@@ -77,10 +84,15 @@ class MultiHeadAttention(Module):
         if cache is not None:
             k, v = cache.extend(k, v)  # (B, H, S_past + S, D)
         S = k.shape[-2]
+        _attn.check_attention_shapes(q.data, k.data, v.data, attn_mask)  # before combining masks
         if is_causal and S != T:  # queries are the last T of S positions: bottom-right causal mask
-            mask = _attn.causal_mask(S, S, array_module(q.data))[S - T :]  # (T, S)
-            attn_mask = mask if attn_mask is None else (mask & attn_mask)
-            is_causal = False
+            xp = array_module(q.data)
+            mask = _attn.causal_mask(S, S, xp)[S - T :]  # (T, S)
+            if attn_mask is not None and attn_mask.dtype != bool:  # a float mask: add -inf
+                mask = xp.where(mask, attn_mask, -xp.inf)  # (..., T, S)
+            elif attn_mask is not None:
+                mask = mask & attn_mask  # (..., T, S)
+            attn_mask, is_causal = mask, False
         out = _attn.scaled_dot_product_attention(
             q,
             k,

@@ -1,7 +1,7 @@
 """The Transformer encoder layer (C14): self-attention and feed-forward, each with a residual
 connection and layer normalisation, in the paper's post-LN or GPT-2's pre-LN placement."""
 
-from .attention import MultiHeadAttention
+from .attention import MultiHeadAttention, check_input
 from .feedforward import FeedForward
 from .layers import Dropout, LayerNorm
 from .module import Module
@@ -12,7 +12,8 @@ class TransformerEncoderLayer(Module):
     norm_first=True (pre-LN, GPT-2):                x = x + SA(LN_1(x));  x = x + FFN(LN_2(x))
 
     Deviation: pre-LN is not the paper's placement; it trains deep stacks without warm-up tricks and
-    is what GPT-2 and nanoGPT use. Sub-layer outputs pass through dropout before the residual add.
+    is what GPT-2 and nanoGPT use. Sub-layer outputs pass through dropout before the residual add
+    (PyTorch also drops inside the FFN, after the activation; we do not).
     With is_causal=True this is a GPT block (a decoder-only layer without cross-attention)."""
 
     def __init__(
@@ -28,21 +29,33 @@ class TransformerEncoderLayer(Module):
         rng=None,
     ):
         super().__init__()
-        self.norm_first = norm_first
+        self.d_model, self.norm_first = d_model, norm_first
         self.self_attn = MultiHeadAttention(d_model, n_heads, bias, dropout, rng)
         self.ff = FeedForward(d_model, d_ff, activation, dropout, bias, rng)
         self.norm1 = LayerNorm(d_model, eps, bias)
         self.norm2 = LayerNorm(d_model, eps, bias)
         self.drop1 = Dropout(dropout)
 
-    def forward(self, x, attn_mask=None, is_causal=False, cache=None):
-        """x (B, T, C) -> (B, T, C)"""
-        sa = lambda h: self.drop1(self.self_attn(h, None, attn_mask, is_causal, cache))  # noqa: E731
+    def forward(self, x, attn_mask=None, is_causal=False, cache=None, return_weights=False):
+        """x (B, T, C) -> (B, T, C); with return_weights also the attention weights (B, H, T, S)
+        as an array (C24)."""
+        check_input(x, self.d_model, "TransformerEncoderLayer")
+        weights = []
+
+        def sa(h):
+            out = self.self_attn(h, None, attn_mask, is_causal, cache, return_weights)
+            if return_weights:
+                out, w = out
+                weights.append(w)
+            return self.drop1(out)
+
         if self.norm_first:
             x = x + sa(self.norm1(x))
-            return x + self.ff(self.norm2(x))
-        x = self.norm1(x + sa(x))
-        return self.norm2(x + self.ff(x))
+            x = x + self.ff(self.norm2(x))
+        else:
+            x = self.norm1(x + sa(x))
+            x = self.norm2(x + self.ff(x))
+        return (x, weights[0]) if return_weights else x
 
     def extra_repr(self):
         return f"norm_first={self.norm_first}"

@@ -1,0 +1,88 @@
+"""The Transformer decoder layer (C13, C14): masked self-attention, encoder-decoder (cross)
+attention on the encoder's output, and feed-forward, each with a residual and a layer norm."""
+
+from .attention import MultiHeadAttention, check_input
+from .feedforward import FeedForward
+from .layers import Dropout, LayerNorm
+from .module import Module
+
+
+class TransformerDecoderLayer(Module):
+    """norm_first=False (post-LN, Vaswani et al. 3.1):
+        x = LN_1(x + SelfAttn(x));  x = LN_2(x + CrossAttn(x, m));  x = LN_3(x + FFN(x))
+    norm_first=True (pre-LN):
+        x = x + SelfAttn(LN_1(x));  x = x + CrossAttn(LN_2(x), m);  x = x + FFN(LN_3(x))
+    with m the encoder output ("memory"): queries from the decoder, keys and values from m.
+
+    The self-attention is masked (tgt_is_causal=True) so position t sees targets <= t only.
+    Deviation: pre-LN is not the paper's placement (see TransformerEncoderLayer); the memory is
+    used as it comes (pre-LN does not normalise it here: the encoder stack's final norm does)."""
+
+    def __init__(
+        self,
+        d_model,
+        n_heads,
+        d_ff,
+        dropout=0.0,
+        activation="relu",
+        norm_first=False,
+        bias=True,
+        eps=1e-5,
+        rng=None,
+    ):
+        super().__init__()
+        self.d_model, self.norm_first = d_model, norm_first
+        self.self_attn = MultiHeadAttention(d_model, n_heads, bias, dropout, rng)
+        self.cross_attn = MultiHeadAttention(d_model, n_heads, bias, dropout, rng)
+        self.ff = FeedForward(d_model, d_ff, activation, dropout, bias, rng)
+        self.norm1 = LayerNorm(d_model, eps, bias)
+        self.norm2 = LayerNorm(d_model, eps, bias)
+        self.norm3 = LayerNorm(d_model, eps, bias)
+        self.drop1 = Dropout(dropout)
+        self.drop2 = Dropout(dropout)
+
+    def forward(
+        self,
+        x,
+        memory,
+        tgt_mask=None,
+        memory_mask=None,
+        tgt_is_causal=False,
+        cache=None,
+        return_weights=False,
+    ):
+        """x (B, T, C), memory (B, S, C) -> (B, T, C).
+
+        tgt_mask broadcasts to (B, H, T, T), memory_mask to (B, H, T, S); boolean True = may
+        attend (or float, added to the scores). cache: a KVCache for the self-attention, to decode
+        one position at a time. return_weights=True also returns (self_weights (B, H, T, T_seen),
+        cross_weights (B, H, T, S)) as arrays (C24)."""
+        check_input(x, self.d_model, "TransformerDecoderLayer")
+        check_input(memory, self.d_model, "TransformerDecoderLayer", "memory")
+        weights = []
+
+        def run(attn, drop, h, kv, mask, causal, c):
+            out = attn(h, kv, mask, causal, c, return_weights)
+            if return_weights:
+                out, w = out
+                weights.append(w)
+            return drop(out)
+
+        def sa(h):
+            return run(self.self_attn, self.drop1, h, None, tgt_mask, tgt_is_causal, cache)
+
+        def ca(h):
+            return run(self.cross_attn, self.drop2, h, memory, memory_mask, False, None)
+
+        if self.norm_first:
+            x = x + sa(self.norm1(x))
+            x = x + ca(self.norm2(x))
+            x = x + self.ff(self.norm3(x))
+        else:
+            x = self.norm1(x + sa(x))
+            x = self.norm2(x + ca(x))
+            x = self.norm3(x + self.ff(x))
+        return (x, tuple(weights)) if return_weights else x
+
+    def extra_repr(self):
+        return f"norm_first={self.norm_first}"

@@ -1,0 +1,78 @@
+"""Shared by the Transformer tests: the tolerance table, an assert that names op, shape and index,
+and the PyTorch fixtures (tests/fixtures/transformer.npz, made by make_transformer_fixtures.py)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "transformer.npz"
+
+# One table per dtype. float64 results are compared with float64 PyTorch (or a float64 loop):
+# a handful of matmuls, softmaxes and layer norms in a different order agree to ~1e-12.
+TOLERANCES = {
+    np.dtype(np.float64): {"rtol": 1e-9, "atol": 1e-11},
+    np.dtype(np.float32): {"rtol": 1e-4, "atol": 1e-5},
+}
+
+
+def _assert_close(actual, expected, op):
+    """Raise AssertionError naming op, shape and the worst index when actual != expected."""
+    actual = np.asarray(getattr(actual, "data", actual))
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, (
+        f"{op}: shape {actual.shape} != expected {expected.shape}"
+    )
+    tol = TOLERANCES[np.dtype(expected.dtype)]
+    err = np.abs(actual - expected) - tol["rtol"] * np.abs(expected)
+    if expected.size and not np.all(err <= tol["atol"]):
+        worst = np.unravel_index(int(np.nanargmax(np.where(np.isnan(err), np.inf, err))), err.shape)
+        raise AssertionError(
+            f"{op}: shape {expected.shape}, worst index {tuple(int(i) for i in worst)}: "
+            f"got {actual[worst]!r}, expected {expected[worst]!r} ({tol})"
+        )
+
+
+@pytest.fixture
+def assert_close():
+    return _assert_close
+
+
+class Fixture:
+    """One case of the npz: fx["x"] is the array stored as '<case>/x'."""
+
+    def __init__(self, z, case):
+        self.z, self.case = z, case
+
+    def __getitem__(self, key):
+        return self.z[f"{self.case}/{key}"]
+
+    def __contains__(self, key):
+        return f"{self.case}/{key}" in self.z.files
+
+    def config(self):
+        return json.loads(str(self["config"]))
+
+    def group(self, kind):
+        """{our parameter name: array} of '<case>/<kind>/<name>' (kind: param or grad)."""
+        prefix = f"{self.case}/{kind}/"
+        return {k[len(prefix) :]: self.z[k] for k in self.z.files if k.startswith(prefix)}
+
+    def load_into(self, module):
+        """Give the module PyTorch's weights, in float64 (replacing its float32 arrays)."""
+        params = dict(module.named_parameters())
+        state = self.group("param")
+        assert sorted(params) == sorted(state), (
+            f"{self.case}: parameter names differ: ours {sorted(params)} vs fixture {sorted(state)}"
+        )
+        for name, p in params.items():
+            p.data = np.array(state[name], dtype=np.float64)
+            p.grad = None
+        return module
+
+
+@pytest.fixture(scope="session")
+def torch_fixture():
+    z = np.load(FIXTURES)
+    return lambda case: Fixture(z, case)
