@@ -1,0 +1,86 @@
+"""Shared by the language-model tests: tiny GPTs, a tiny corpus, the tolerance table and an
+assert that names the quantity, the shape and the worst index."""
+
+import numpy as np
+import pytest
+
+from minillm.models import GPT, GPTConfig
+from minillm.train import TrainConfig
+
+# One table per dtype. float64: the same sums in another order (cached vs full attention, k
+# micro-batches vs one batch) agree to a few ulps; float32: one model computed two ways.
+TOLERANCES = {
+    np.dtype(np.float64): {"rtol": 1e-10, "atol": 1e-12},
+    np.dtype(np.float32): {"rtol": 1e-5, "atol": 1e-6},
+}
+
+# a ragged tiny shape (vocab 11, block 8, 2 layers, 16 wide): every test's model is this small
+TINY = dict(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16)
+
+
+def tiny_gpt(dtype=np.float32, seed=0, **overrides):
+    """A tiny GPT; float64 casts every parameter (for tight comparisons)."""
+    model = GPT(GPTConfig(**{**TINY, **overrides}), seed=seed)
+    for p in model.parameters():
+        p.data = p.data.astype(dtype)
+    return model
+
+
+def _assert_close(actual, expected, what, dtype=None):
+    """Raise AssertionError naming `what`, the shape and the worst index when they differ."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    tol = TOLERANCES[np.dtype(dtype or expected.dtype)]
+    err = np.abs(actual - expected) - tol["rtol"] * np.abs(expected)
+    if expected.size and not np.all(err <= tol["atol"]):
+        worst = np.unravel_index(int(np.nanargmax(np.where(np.isnan(err), np.inf, err))), err.shape)
+        raise AssertionError(
+            f"{what}: shape {expected.shape}, worst index {tuple(int(i) for i in worst)}: "
+            f"got {actual[worst]!r}, expected {expected[worst]!r} ({tol})"
+        )
+
+
+@pytest.fixture
+def assert_close():
+    return _assert_close
+
+
+@pytest.fixture
+def corpus_file(tmp_path):
+    """A small text file (3,000 characters, 19 distinct) for training runs."""
+    rng = np.random.default_rng(0)
+    words = ["to", "be", "or", "not", "that", "is", "the", "question", "whether", "tis"]
+    text = " ".join(rng.choice(words, 700)) + ".\n"
+    path = tmp_path / "tiny.txt"
+    path.write_text(text[:3000], encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_run(tmp_path, corpus_file):
+    """make(**overrides) -> a TrainConfig for a tiny run on corpus_file in its own folder."""
+
+    def make(name="run", **overrides):
+        base = dict(
+            out_dir=str(tmp_path / name),
+            dataset=str(corpus_file),
+            n_layer=2,
+            n_head=2,
+            n_embd=16,
+            block_size=8,
+            batch_size=4,
+            max_iters=8,
+            warmup_iters=2,
+            lr_decay_iters=8,
+            lr=3e-3,
+            min_lr=3e-4,
+            eval_interval=4,
+            eval_iters=2,
+            log_interval=1,
+            progress=False,
+            seed=5,
+        )
+        return TrainConfig(**{**base, **overrides})
+
+    return make
