@@ -1,10 +1,10 @@
 """The recurrent layers: equal to a hand-unrolled loop of their cells, backprop through time by
 finite differences, the initial/final state, and the error paths (F2, C11)."""
 
-import time
-
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minillm import nn
 from minillm.tensor import Tensor, concatenate, gradcheck
@@ -180,15 +180,35 @@ def test_C11_lstm_initial_state_must_be_a_pair():
 
 def test_F2_bptt_over_10000_steps():
     """A 10,000-step sequence runs forward and backward: the engine walks the graph iteratively,
-    so no RecursionError. About 2 s on one core (1 s forward, 1 s backward; H = 2)."""
+    so no RecursionError. About 2 s on an idle core (1 s forward, mostly Python's cyclic GC
+    scanning the growing graph, 0.8 s backward; H = 2); no time limit is asserted, as the CI
+    machine is shared."""
     layer = make("rnn", 1, 2, 1, seed=10)
     x = Tensor(np.random.default_rng(11).standard_normal((1, 10_000, 1)), requires_grad=True)
-    start = time.perf_counter()
     y, h_n = layer(x)
     (y.sum() + h_n.sum()).backward()
-    seconds = time.perf_counter() - start
     assert y.shape == (1, 10_000, 2), f"RNN 10,000 steps: output shape {y.shape}"
     assert np.isfinite(x.grad).all(), "RNN 10,000 steps: non-finite input gradient"
     assert np.abs(x.grad[0, 0]).sum() > 0, "RNN 10,000 steps: no gradient reached step 0"
     assert all(np.isfinite(p.grad).all() for p in layer.parameters())
-    assert seconds < 30, f"RNN 10,000 steps took {seconds:.1f} s"
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    kind=st.sampled_from(["rnn", "lstm", "gru"]),
+    B=st.integers(1, 3),
+    T=st.integers(2, 6),
+    L=st.integers(1, 2),
+    data=st.data(),
+)
+def test_C11_output_at_t_ignores_later_inputs(kind, B, T, L, data):
+    """Recurrence is causal: changing x after step t leaves output[:, :t+1] unchanged."""
+    t = data.draw(st.integers(0, T - 2))
+    layer = make(kind, 2, 3, L, seed=12)
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((B, T, 2))
+    x2 = x.copy()
+    x2[:, t + 1 :] = rng.standard_normal((B, T - t - 1, 2))
+    y, y2 = layer(Tensor(x))[0].data, layer(Tensor(x2))[0].data
+    assert np.array_equal(y[:, : t + 1], y2[:, : t + 1]), f"{kind} L={L}: output at <= {t} moved"
+    assert not np.allclose(y[:, t + 1 :], y2[:, t + 1 :]), f"{kind}: later outputs did not move"
