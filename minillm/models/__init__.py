@@ -3,10 +3,15 @@
 from . import gpt_names
 from .gpt import GPT, GPTConfig
 from .rnnlm import RNNLM
+from .seq2seq import Seq2SeqConfig, Seq2SeqTransformer
+from .seq2seq_task import ReversalTask
 
 __all__ = [
     "GPT",
     "GPTConfig",
     "RNNLM",
+    "ReversalTask",
+    "Seq2SeqConfig",
+    "Seq2SeqTransformer",
     "gpt_names",
 ]
