@@ -48,6 +48,7 @@ class _Recurrent(Module):
 
     def forward(self, x, h0=None):
         name, I = type(self).__name__, self.input_size
+        x = x if isinstance(x, Tensor) else Tensor(x)
         if x.ndim != 3 or x.shape[-1] != I:
             layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
             raise ValueError(f"{name}: expected input {layout} with input_size={I}, got {x.shape}")
