@@ -65,6 +65,11 @@ class Tensor:
     def __len__(self):
         return len(self.data)
 
+    def __bool__(self):
+        """The truth of a one-element tensor; ValueError for more (else `if t:` and `t in list`
+        would fall back to len() and be True for any non-empty tensor)."""
+        return bool(self.data)
+
     def __repr__(self):
         grad = f", requires_grad=True, op={self._op}" if self.requires_grad else ""
         return f"Tensor({np.array2string(np.asarray(self.numpy()), precision=4)}{grad})"
