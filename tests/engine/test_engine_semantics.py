@@ -219,3 +219,11 @@ def test_getitem_repeated_integer_index_accumulates():
     x = leaf(4)
     x[np.array([1, 1, 3, 1])].backward(np.array([1.0, 2.0, 3.0, 4.0]))
     np.testing.assert_allclose(x.grad, [0.0, 7.0, 0.0, 3.0])
+
+
+def test_truth_of_a_tensor_is_its_single_value_and_ambiguous_otherwise():
+    assert not Tensor(np.array([0.0])) and Tensor(np.array(2.0))
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(Tensor(np.ones(3)))
+    p, q = Tensor(np.ones(3)), Tensor(np.ones(3))
+    assert [t for t in (p, q) if t is q] == [q]  # membership by identity still works
