@@ -60,6 +60,8 @@ def cross_entropy_backward(dloss, cache):
 
 def cross_entropy(logits: Tensor, targets, ignore_index=-100, reduction="mean") -> Tensor:
     t = targets.data if isinstance(targets, Tensor) else array_module(logits.data).asarray(targets)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {t.dtype}")
     loss, cache = cross_entropy_forward(logits.data, t, ignore_index, reduction)
     back = lambda d: (cross_entropy_backward(d, cache),)  # noqa: E731
     return Tensor.from_op(loss, (logits,), back, "cross_entropy")
