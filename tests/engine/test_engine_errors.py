@@ -172,3 +172,8 @@ def test_gelu_unknown_approximation_is_refused():
 def test_pow_with_a_tensor_exponent_is_refused():
     with pytest.raises(TypeError, match="exponent"):
         t(3) ** t(3)
+
+
+def test_cross_entropy_refuses_float_targets():
+    with pytest.raises(TypeError, match="cross_entropy.*float64"):
+        F.cross_entropy(t(2, 3), np.array([0.0, 1.0]))
