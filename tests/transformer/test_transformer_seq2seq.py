@@ -18,6 +18,7 @@ from minillm.models.seq2seq_task import (
     make_arrays,
     train_seq2seq,
 )
+from minillm.nn import KVCache
 from minillm.tensor import Tensor, gradcheck, no_grad
 
 # The CI-sized run: 1+1 layers, d_model 32, strings of 3..6 digits, 500 AdamW steps of 32.
@@ -97,8 +98,6 @@ def test_F11_cached_greedy_decoding_equals_uncached(norm_first, assert_close):
     slow = m.greedy_decode(src, 8, BOS, EOS, use_cache=False)
     np.testing.assert_array_equal(fast, slow)
     # and the logits of each cached step equal the full pass over the decoded prefix
-    from minillm.nn import KVCache
-
     with no_grad():
         memory, mask = m.encode(src)
         prefix = np.concatenate([np.full((3, 1), BOS), fast[:, :-1]], axis=1)  # (B, L)
