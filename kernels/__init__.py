@@ -1,0 +1,61 @@
+"""Hand-written CUDA kernels for minillm, each held against its NumPy reference.
+
+Two backends, one module per op in each:
+- ``cupy``:  CUDA C in ``kernels/cupy/<op>.cu``, compiled by NVRTC through ``cupy.RawModule``;
+- ``numba``: ``@cuda.jit`` kernels in ``kernels/numba/<op>.py``; they also run under Numba's CUDA
+  simulator (``NUMBA_ENABLE_CUDASIM=1``), which is how they are tested without a GPU.
+
+Each op module exposes ``VERSIONS: dict[str, KernelPair]`` from a numbered version name
+("v1_naive", "v2_smem_tiles", ...) to a pair whose ``forward`` (also reached by calling the pair)
+has the NumPy reference's signature and returns ``(out, cache)``, and whose ``backward`` consumes
+that cache. See docs/kernels.md for what each version does and why.
+
+This file imports neither cupy nor numba (the backends do), so ``import minillm.kernels`` is cheap
+and works on machines without them. The kernels import nothing of minillm.
+"""
+
+import importlib
+
+from ._pair import KernelPair
+
+BACKENDS = ("cupy", "numba")
+OPS = ("matmul", "softmax", "layer_norm", "attention", "cross_entropy", "gelu")
+
+# The version each backend is expected to run fastest, by design (more work per thread, fewer
+# passes over memory). benchmarks/bench_kernels.py measures it; update this table from its JSON.
+_BEST = {
+    ("cupy", "matmul"): "v4_float4",
+    ("cupy", "softmax"): "v3_online_warp",
+    ("cupy", "layer_norm"): "v3_welford_warp",
+    ("cupy", "attention"): "v2_flash",
+    ("cupy", "cross_entropy"): "v2_fused_grad",
+    ("cupy", "gelu"): "v2_float4",
+    ("numba", "matmul"): "v3_reg_block_2d",
+    ("numba", "softmax"): "v2_online_smem",
+    ("numba", "layer_norm"): "v2_welford",
+    ("numba", "attention"): "v2_flash",
+    ("numba", "cross_entropy"): "v2_fused_grad",
+    ("numba", "gelu"): "v1_elementwise",
+}
+
+
+def _check(backend: str, op: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown kernel backend {backend!r}; expected one of {BACKENDS}")
+    if op not in OPS:
+        raise ValueError(f"unknown kernel op {op!r}; expected one of {OPS}")
+
+
+def registry(backend: str, op: str) -> dict[str, KernelPair]:
+    """The VERSIONS table of one op in one backend (imports that backend: cupy or numba)."""
+    _check(backend, op)
+    return importlib.import_module(f"{__name__}.{backend}.{op}").VERSIONS
+
+
+def best(backend: str, op: str) -> str:
+    """Name of the version expected to be fastest for (backend, op); a key of registry()."""
+    _check(backend, op)
+    return _BEST[(backend, op)]
+
+
+__all__ = ["BACKENDS", "OPS", "KernelPair", "best", "registry"]
