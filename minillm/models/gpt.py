@@ -120,11 +120,12 @@ class GPT(Module):
 
     def dropout_states(self) -> dict:
         """name -> bit_generator.state of each Dropout module (saved in checkpoints)."""
-        return {n: m.rng.bit_generator.state for n, m in self.named_modules() if _is_drop(m)}
+        drops = ((n, m) for n, m in self.named_modules() if isinstance(m, Dropout))
+        return {n: m.rng.bit_generator.state for n, m in drops}
 
     def set_dropout_states(self, states: dict) -> None:
         for n, m in self.named_modules():
-            if _is_drop(m) and n in states:
+            if isinstance(m, Dropout) and n in states:
                 m.rng.bit_generator.state = states[n]
 
     def num_params(self, non_embedding: bool = True) -> int:
@@ -183,7 +184,3 @@ class GPT(Module):
     def extra_repr(self):
         c = self.config
         return f"n_layer={c.n_layer}, n_head={c.n_head}, n_embd={c.n_embd}, V={c.vocab_size}"
-
-
-def _is_drop(m) -> bool:
-    return isinstance(m, Dropout)
