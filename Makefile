@@ -6,8 +6,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= out/shakespeare-char
-# numpy's BLAS and OpenMP use the two cores the demo and CI are measured on
+# numpy's BLAS and OpenMP use the two cores the demo is measured on; the tests run two pytest
+# workers (-n 2) of one BLAS thread each, since four threads on two cores thrash
 THREADS := OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 MKL_NUM_THREADS=2
+ONE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: install demo test lint unit kernels-sim notebooks docs bench clean
 
@@ -32,7 +34,7 @@ lint: $(STAMP)
 
 # the library, the layers, the models and the kernels' compile checks (no GPU, no simulator)
 unit: $(STAMP)
-	$(THREADS) $(BIN)/pytest -q -n 2 -m "not cudasim" tests
+	$(ONE_THREAD) $(BIN)/pytest -q -n 2 -m "not cudasim" tests
 
 # Numba kernels under the CUDA simulator: the variable must be set before numba is imported,
 # so they get a pytest run of their own
@@ -41,7 +43,7 @@ kernels-sim: $(STAMP)
 
 # every notebook, top to bottom, at the small sizes its settings cell picks for CI
 notebooks: $(STAMP)
-	MINILLM_SMALL=1 $(THREADS) $(BIN)/pytest -q -n 2 --nbmake notebooks
+	MINILLM_SMALL=1 $(ONE_THREAD) $(BIN)/pytest -q -n 2 --nbmake notebooks
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict -q -d site

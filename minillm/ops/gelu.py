@@ -15,6 +15,9 @@ def erf(x):
 
     Deviation: an approximation, within float32 rounding; float64 results carry the same 1.5e-7."""
     xp = array_module(x)
+    x = xp.asarray(x)
+    if x.ndim == 0:  # ufuncs return scalars for 0-d input; the in-place passes need arrays
+        return erf(x.reshape(1)).reshape(())
     a = xp.abs(x)
     t = a * 0.3275911
     t += 1.0
@@ -46,6 +49,8 @@ def gelu_forward(x, approximate="none"):
 
     Each form reuses one temporary (in-place ops): GELU is ~15 % of a GPT step on the CPU."""
     xp = array_module(x)
+    if x.ndim == 0:  # ufuncs return scalars for 0-d input; the in-place passes need arrays
+        return gelu_forward(x.reshape(1), approximate)[0].reshape(()), x
     if approximate == "tanh":
         y = _tanh_u(x, xp)
     elif approximate == "none":
@@ -62,6 +67,8 @@ def gelu_backward(dout, x, approximate="none"):
     """none: dx = dout * (Phi(x) + x phi(x)), phi(x) = exp(-x^2/2) / sqrt(2 pi)
     tanh: dx = dout * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2))"""
     xp = array_module(x)
+    if x.ndim == 0:
+        return gelu_backward(xp.reshape(dout, (1,)), x.reshape(1), approximate).reshape(())
     if approximate == "tanh":
         t = _tanh_u(x, xp)
         du = x * x  # sqrt(2/pi) (1 + 3 * 0.044715 x^2)
