@@ -28,13 +28,13 @@ _BEST = {
     ("cupy", "softmax"): "v3_online_warp",
     ("cupy", "layer_norm"): "v3_welford_warp",
     ("cupy", "attention"): "v2_flash",
-    ("cupy", "cross_entropy"): "v2_fused_grad",
+    ("cupy", "cross_entropy"): "v2_online_warp",
     ("cupy", "gelu"): "v2_float4",
     ("numba", "matmul"): "v3_reg_block_2d",
     ("numba", "softmax"): "v2_online_smem",
     ("numba", "layer_norm"): "v2_welford",
     ("numba", "attention"): "v2_flash",
-    ("numba", "cross_entropy"): "v2_fused_grad",
+    ("numba", "cross_entropy"): "v1_smem_reduce",
     ("numba", "gelu"): "v1_elementwise",
 }
 

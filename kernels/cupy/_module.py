@@ -41,7 +41,9 @@ def f32(x, name: str, op: str):
     """x as a C-contiguous float32 CuPy array (a copy only when needed)."""
     if x is None:
         raise TypeError(f"{op}: {name} is None")
-    return cupy.ascontiguousarray(cupy.asarray(x), dtype=cupy.float32)
+    # two steps: asarray ignores `order` for __cuda_array_interface__ objects; order="C" keeps
+    # 0-d arrays 0-d (ascontiguousarray would make them 1-d)
+    return cupy.asarray(cupy.asarray(x), dtype=cupy.float32, order="C")
 
 
 def i32(n) -> np.int32:

@@ -12,7 +12,7 @@ def _on_device(x, name: str, op: str, dtype):
     elif hasattr(x, "__cuda_array_interface__"):  # CuPy, PyTorch, ... (not under the simulator)
         arr = cuda.as_cuda_array(x)
     else:
-        return cuda.to_device(np.ascontiguousarray(x, dtype=dtype))
+        return cuda.to_device(np.asarray(x, dtype=dtype, order="C"))  # keeps 0-d arrays 0-d
     if arr.dtype != dtype:
         raise TypeError(f"{op}: device array {name} must be {np.dtype(dtype)}; got {arr.dtype}")
     if not arr.is_c_contiguous():
