@@ -85,7 +85,8 @@ def _backward_v1(do, cache):
     )  # dP is now dS * scale
     dQ = launch_v1_naive(dP, (T * S, S, 1), k3, (S * D, D, 1), BH, T, S, D)  # (BH, T, D)
     dK = launch_v1_naive(dP, (T * S, 1, S), q3, (T * D, D, 1), BH, S, T, D)  # (BH, S, D)
-    return dQ.reshape(shape), dK.reshape(k3.shape), dV.reshape(k3.shape)
+    kshape = shape[:-2] + (S, D)  # k's and v's original shape
+    return dQ.reshape(shape), dK.reshape(kshape), dV.reshape(kshape)
 
 
 def _dmax(D):
@@ -134,7 +135,8 @@ def _backward_v2(do, cache):
     kernel(CU_FILE, KERNEL_NAMES, _name("attn_bwd_dq_v2_flash", cfg))(
         (blocks(T, cfg[1]), BH), (cfg[1],), (q3, k3, v3, do3, L, Delta, dQ, *common)
     )
-    return dQ.reshape(shape), dK.reshape(k3.shape), dV.reshape(k3.shape)
+    kshape = shape[:-2] + (S, D)  # k's and v's original shape
+    return dQ.reshape(shape), dK.reshape(kshape), dV.reshape(kshape)
 
 
 VERSIONS = {

@@ -4,36 +4,9 @@ a query whose keys are all masked must give output 0 and zero gradients."""
 
 import numpy as np
 import pytest
-from kernel_check import assert_close, f64, rand
+from kernel_cases import check_attention
 from minillm.kernels import registry
 from minillm.kernels.numba import attention as numba_attention
-
-from minillm.ops.attention import attention_backward, attention_forward
-
-
-def make_mask(rng, mask_shape, dead_row=None):
-    """Random boolean mask (True = may attend); `dead_row` (an index tuple without the key axis)
-    gets every key masked."""
-    if mask_shape is None:
-        return None
-    mask = rng.random(mask_shape) > 0.3
-    if dead_row is not None:
-        mask[dead_row] = False
-    return mask
-
-
-def check_attention(pair, rng, B, H, T, S, D, causal=False, mask_shape=None, dead_row=None):
-    q, k, v = rand(rng, B, H, T, D), rand(rng, B, H, S, D), rand(rng, B, H, S, D)
-    mask = make_mask(rng, mask_shape, dead_row)
-    o, cache = pair(q, k, v, attn_mask=mask, is_causal=causal)
-    ref_o, ref_cache = attention_forward(f64(q), f64(k), f64(v), mask, causal)
-    what = f"q {(B, H, T, D)} k {(B, H, S, D)} causal={causal} mask={mask_shape}"
-    assert_close(o, ref_o, "attention", "o", what)
-    do = rand(rng, B, H, T, D)
-    grads = pair.backward(do, cache)
-    for name, got, ref in zip(("dq", "dk", "dv"), grads, attention_backward(f64(do), ref_cache)):
-        assert_close(got, ref, "attention", name, what)
-
 
 # B, H, T, S, D, causal, mask shape, fully masked row
 CASES = [

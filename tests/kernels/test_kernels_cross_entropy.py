@@ -3,27 +3,9 @@ minillm.ops.cross_entropy (F8, F9), reference in float64."""
 
 import numpy as np
 import pytest
-from kernel_check import assert_close, f64, rand
+from kernel_cases import check_cross_entropy
 from minillm.kernels import registry
 from minillm.kernels.numba import cross_entropy as numba_ce
-
-from minillm.ops.cross_entropy import cross_entropy_backward, cross_entropy_forward
-
-
-def check_cross_entropy(pair, rng, N, V, reduction, ignored=(), ignore_index=-100):
-    """loss and dlogits against the reference; rows in `ignored` get target ignore_index."""
-    logits = rand(rng, N, V, scale=2.0)
-    targets = rng.integers(0, V, size=N).astype(np.int64)
-    targets[list(ignored)] = ignore_index
-    loss, cache = pair(logits, targets, ignore_index=ignore_index, reduction=reduction)
-    ref_loss, ref_cache = cross_entropy_forward(f64(logits), targets, ignore_index, reduction)
-    what = f"({N}, {V}) {reduction} ignored={list(ignored)}"
-    assert_close(loss, ref_loss, "cross_entropy", "loss", what)
-    dloss = rand(rng, *np.shape(ref_loss))  # () or (N,)
-    dlogits = pair.backward(dloss, cache)
-    ref_d = cross_entropy_backward(f64(dloss), ref_cache)
-    assert_close(dlogits, ref_d, "cross_entropy", "dlogits", what)
-
 
 SIM_SMALL = {"v1_smem_reduce": numba_ce.make_v1(threads=4)}
 # 4-thread blocks: vocabularies of 1, 6 and 37 leave threads idle or stride several times

@@ -2,22 +2,9 @@
 
 import numpy as np
 import pytest
-from kernel_check import assert_close, f64, rand
+from kernel_cases import check_gelu
 from minillm.kernels import registry
 from minillm.kernels.numba import gelu as numba_gelu
-
-from minillm.ops.gelu import gelu_backward, gelu_forward
-
-
-def check_gelu(pair, rng, shape, approximate):
-    x = rand(rng, *shape, scale=3.0)
-    y, cache = pair(x, approximate=approximate)
-    what = f"{shape} approximate={approximate!r}"
-    assert_close(y, gelu_forward(f64(x), approximate)[0], "gelu", "y", what)
-    dy = rand(rng, *shape)
-    dx = pair.backward(dy, cache, approximate=approximate)
-    assert_close(dx, gelu_backward(f64(dy), f64(x), approximate), "gelu", "dx", what)
-
 
 # 8 threads x at most 2 blocks: 37 elements run the grid-stride loop more than once
 SIM_SMALL = {"v1_elementwise": numba_gelu.make_v1(threads=8, max_blocks=2)}

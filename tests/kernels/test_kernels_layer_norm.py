@@ -2,37 +2,9 @@
 
 import numpy as np
 import pytest
-from kernel_check import assert_close, f64, rand
+from kernel_cases import check_layer_norm
 from minillm.kernels import registry
 from minillm.kernels.numba import layer_norm as numba_ln
-
-from minillm.ops.layer_norm import layer_norm_backward, layer_norm_forward
-
-
-def check_layer_norm(pair, rng, shape, affine=(True, True), offset=0.0):
-    """y, mean, rstd and dx, dgamma, dbeta against the reference; `offset` shifts x to test
-    the variance's stability (a large common mean cancels in x - mu)."""
-    C = shape[-1]
-    x = rand(rng, *shape) + np.float32(offset)
-    gamma = rand(rng, C) if affine[0] else None
-    beta = rand(rng, C) if affine[1] else None
-    y, cache = pair(x, gamma, beta, 1e-5)
-    g64 = None if gamma is None else f64(gamma)
-    b64 = None if beta is None else f64(beta)
-    ref_y, ref_cache = layer_norm_forward(f64(x), g64, b64, 1e-5)
-    what = f"{shape} affine={affine}"
-    assert_close(y, ref_y, "layer_norm", "y", what)
-    assert_close(cache[2], ref_cache[2], "layer_norm", "mean", what)
-    assert_close(cache[3], ref_cache[3], "layer_norm", "rstd", what)
-    dy = rand(rng, *shape)
-    grads = pair.backward(dy, cache)
-    ref_grads = layer_norm_backward(f64(dy), ref_cache)
-    for name, got, ref in zip(("dx", "dgamma", "dbeta"), grads, ref_grads, strict=True):
-        if ref is None:
-            assert got is None, f"layer_norm {name} for {what}: expected None (no parameter)"
-        else:
-            assert_close(got, ref, "layer_norm", name, what)
-
 
 SIM_SMALL = {
     "v1_two_pass": numba_ln.make_v1(threads=4, cols=4, rows_per=2),

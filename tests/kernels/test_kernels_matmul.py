@@ -3,27 +3,9 @@ minillm.tensor.primitives.matmul_forward / matmul_backward, reference in float64
 
 import numpy as np
 import pytest
-from kernel_check import assert_close, f64, rand
+from kernel_cases import check_matmul
 from minillm.kernels import registry
 from minillm.kernels.numba import matmul as numba_matmul
-
-from minillm.tensor.primitives import matmul_backward, matmul_forward
-
-
-def check_matmul(pair, rng, a_shape, b_shape):
-    """y = a @ b, da = dy b^T, db = a^T dy against the reference (inputs scaled so |y| ~ 1)."""
-    a = rand(rng, *a_shape)
-    b = rand(rng, *b_shape, scale=1.0 / np.sqrt(a_shape[-1]))
-    y, cache = pair(a, b)
-    ref_y, ref_cache = matmul_forward(f64(a), f64(b))
-    shape = f"{a_shape} @ {b_shape}"
-    assert_close(y, ref_y, "matmul", "y", shape)
-    dy = rand(rng, *ref_y.shape)
-    da, db = pair.backward(dy, cache)
-    ref_da, ref_db = matmul_backward(f64(dy), ref_cache)
-    assert_close(da, ref_da, "matmul", "da", shape)
-    assert_close(db, ref_db, "matmul", "db", shape)
-
 
 # Simulator: the registered versions on one ragged 2-D case (a single block each), and
 # small-tile builds that cross tile edges in every direction with a few 16-64-thread blocks.
