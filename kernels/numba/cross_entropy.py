@@ -74,6 +74,14 @@ def _kernels(threads):
     return fwd_v1_smem_reduce, reduce, bwd
 
 
+def _host(targets):
+    if cuda.devicearray.is_cuda_ndarray(targets):
+        return targets.copy_to_host()
+    if hasattr(targets, "__cuda_array_interface__"):  # CuPy
+        return cuda.as_cuda_array(targets).copy_to_host()
+    return np.asarray(targets)
+
+
 def _check_targets(t, V, ignore_index):
     bad = (t != ignore_index) & ((t < 0) | (t >= V))
     if bad.any():
@@ -91,7 +99,7 @@ def make_v1(threads=128):
     def forward(logits, targets, ignore_index=-100, reduction="mean"):
         """l_n = logsumexp(z_n) - z_{n, y_n}; mean over non-ignored rows, sum, or none"""
         logits = f32(logits, "logits", "cross_entropy")
-        host_t = np.asarray(targets.copy_to_host() if hasattr(targets, "copy_to_host") else targets)
+        host_t = _host(targets)  # checked on the host: ids outside [0, V) raise IndexError
         N, V = cross_entropy_dims(logits.shape, host_t.shape, reduction)
         _check_targets(host_t, V, ignore_index)
         t = i64(host_t, "targets", "cross_entropy")

@@ -1,44 +1,17 @@
-"""Fixtures of the kernel tests: the import path of minillm.kernels and the backend gates.
+"""Fixtures of the kernel tests: the backend gates. `minillm.kernels` is the top-level kernels/
+directory, shipped under that name by pyproject's package-dir mapping (pip install -e .).
 
 Three kinds of test live here, chosen by marker:
 - unmarked: compile checks (NVRTC for the CuPy sources, compile_ptx for the Numba kernels),
-  registry and argument checks; run in the normal `pytest -m "not cudasim"`;
+  the CuPy versions run by the CPU emulator (cuda_emu.py), registry and shape checks; run in
+  the normal `pytest -m "not cudasim"`;
 - cudasim: Numba kernels against the NumPy reference under NUMBA_ENABLE_CUDASIM=1 (own run);
 - gpu: CuPy and Numba kernels on a real GPU, skipped with the reason when there is none.
 """
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-_KERNELS = Path(__file__).resolve().parents[2] / "kernels"
-
-
-def _ensure_minillm_kernels():
-    """`import minillm.kernels` plainly once the project is pip-installed (package-dir mapping
-    "minillm.kernels" = "kernels"); until then register this checkout's kernels/ under that name."""
-    try:
-        import minillm.kernels  # noqa: F401
-
-        return
-    except ModuleNotFoundError as e:
-        if e.name != "minillm.kernels":
-            raise
-    import minillm
-
-    spec = importlib.util.spec_from_file_location(
-        "minillm.kernels", _KERNELS / "__init__.py", submodule_search_locations=[str(_KERNELS)]
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["minillm.kernels"] = module
-    spec.loader.exec_module(module)
-    minillm.kernels = module
-
-
-_ensure_minillm_kernels()
 
 
 def _simulator_on() -> bool:
