@@ -14,8 +14,9 @@ Versions (kernels/cupy/attention.cu has the same two with longer notes):
             row logsumexp L (+inf for a fully masked row). Backward: Delta = rowsum(O dO), then
             dK, dV with one thread per key over query tiles, dQ with one thread per query over
             key tiles, recomputing P = exp(q.k scale - L). No atomics.
-make_v1(threads, mm_block) and make_v2(BR, BC) take other block sizes (the simulator tests use
-small ones). Reference: minillm.ops.attention.attention_forward / attention_backward.
+The flash kernels are in _flash_attention.py. make_v1(threads, mm_block) and make_v2(BR, BC)
+take other block sizes (the simulator tests use small ones).
+Reference: minillm.ops.attention.attention_forward / attention_backward.
 Deviation from the reference: boolean masks only, no dropout, v with k's head dim.
 """
 
@@ -28,20 +29,9 @@ from numba import boolean, cuda, float32, float64, int64, uint8
 from .._pair import KernelPair
 from .._shapes import attention_dims, same_shape
 from ._device import blocks, empty, f32, flat, u8
+from ._flash_attention import allowed, flash_kernels
 from ._reduce import NEG_INF, exp_sub, fmax, tree_max, tree_sum
 from .matmul import launcher_v1
-
-POS_INF = float32(math.inf)
-
-
-@cuda.jit(device=True)
-def _allowed(mask, has_mask, mH, msB, msH, msT, msS, causal, bh, t, s):
-    """May query t of head bh attend key s?"""
-    if causal and s > t:
-        return False
-    if not has_mask:
-        return True
-    return mask[(bh // mH) * msB + (bh % mH) * msH + t * msT + s * msS] != 0
 
 
 @functools.cache
@@ -53,7 +43,7 @@ def _naive_kernels(threads):
         t, bh, tid, S = cuda.blockIdx.x, cuda.blockIdx.y, cuda.threadIdx.x, P.shape[2]
         m = NEG_INF
         for s in range(tid, S, threads):
-            ok = _allowed(mask, has_mask, mH, msB, msH, msT, msS, causal, bh, t, s)
+            ok = allowed(mask, has_mask, mH, msB, msH, msT, msS, causal, bh, t, s)
             x = P[bh, t, s] * scale if ok else NEG_INF
             P[bh, t, s] = x
             m = fmax(m, x)
@@ -79,164 +69,6 @@ def _naive_kernels(threads):
             dP[r, s] = P[r, s] * (dP[r, s] - dot) * scale
 
     return softmax_fwd, softmax_bwd
-
-
-@functools.cache
-def _flash_kernels(D, BR, BC):
-    @cuda.jit
-    def fwd(Q, K, V, O, L, scale, mask, has_mask, mH, msB, msH, msT, msS, causal):
-        Ks = cuda.shared.array((BC, D), float32)
-        Vs = cuda.shared.array((BC, D), float32)
-        q = cuda.local.array(D, float32)
-        o = cuda.local.array(D, float32)
-        sc = cuda.local.array(BC, float32)
-        T, S = Q.shape[1], K.shape[1]
-        tid, bh, t0 = cuda.threadIdx.x, cuda.blockIdx.y, cuda.blockIdx.x * BR
-        t = t0 + tid
-        active = t < T
-        for d in range(D):
-            q[d] = Q[bh, t, d] * scale if active else float32(0.0)
-            o[d] = 0
-        m, l = NEG_INF, float32(0.0)
-        s_end = (
-            S if not causal or t0 + BR > S else t0 + BR
-        )  # keys past the tile's last query: masked
-        for s0 in range(0, s_end, BC):
-            for i in range(tid, BC * D, BR):
-                j, d = i // D, i % D
-                Ks[j, d] = K[bh, s0 + j, d] if s0 + j < S else float32(0.0)
-                Vs[j, d] = V[bh, s0 + j, d] if s0 + j < S else float32(0.0)
-            cuda.syncthreads()
-            if active:
-                mt = NEG_INF
-                for j in range(BC):
-                    x = NEG_INF
-                    if s0 + j < S and _allowed(
-                        mask, has_mask, mH, msB, msH, msT, msS, causal, bh, t, s0 + j
-                    ):
-                        x = float32(0.0)
-                        for d in range(D):
-                            x += q[d] * Ks[j, d]
-                    sc[j] = x
-                    mt = fmax(mt, x)
-                mn = fmax(m, mt)
-                if mn != NEG_INF:  # else every key so far is masked: nothing to add
-                    alpha = exp_sub(m, mn)  # rescale what was summed under the old max
-                    l *= alpha
-                    for d in range(D):
-                        o[d] *= alpha
-                    for j in range(BC):
-                        p = exp_sub(sc[j], mn)
-                        l += p
-                        for d in range(D):
-                            o[d] += p * Vs[j, d]
-                    m = mn
-            cuda.syncthreads()
-        if active:
-            inv = float32(1.0) / l if l > 0 else float32(0.0)
-            for d in range(D):
-                O[bh, t, d] = o[d] * inv
-            L[bh, t] = m + math.log(l) if l > 0 else POS_INF
-
-    @cuda.jit
-    def delta(O, dO, Delta):
-        """Delta[r] = sum_d O[r, d] dO[r, d]; one thread per row"""
-        r = cuda.grid(1)
-        if r < O.shape[0]:
-            s = float32(0.0)
-            for d in range(D):
-                s += O[r, d] * dO[r, d]
-            Delta[r] = s
-
-    @cuda.jit
-    def dkdv(Q, K, V, dO, L, Delta, dK, dV, scale, mask, has_mask, mH, msB, msH, msT, msS, causal):
-        Qs = cuda.shared.array((BR, D), float32)
-        dOs = cuda.shared.array((BR, D), float32)
-        Ls = cuda.shared.array(BR, float32)
-        Ds = cuda.shared.array(BR, float32)
-        k = cuda.local.array(D, float32)
-        v = cuda.local.array(D, float32)
-        dk = cuda.local.array(D, float32)
-        dv = cuda.local.array(D, float32)
-        T, S = Q.shape[1], K.shape[1]
-        tid, bh, s0 = cuda.threadIdx.x, cuda.blockIdx.y, cuda.blockIdx.x * BC
-        s = s0 + tid  # this thread's key
-        active = s < S
-        for d in range(D):
-            k[d] = K[bh, s, d] if active else float32(0.0)
-            v[d] = V[bh, s, d] if active else float32(0.0)
-            dk[d] = 0
-            dv[d] = 0
-        t_begin = (s0 // BR) * BR if causal else 0  # earlier queries never see these keys
-        for t0 in range(t_begin, T, BR):
-            cuda.syncthreads()  # the previous tile is fully read
-            for i in range(tid, BR * D, BC):
-                r, d = i // D, i % D
-                Qs[r, d] = Q[bh, t0 + r, d] if t0 + r < T else float32(0.0)
-                dOs[r, d] = dO[bh, t0 + r, d] if t0 + r < T else float32(0.0)
-            for r in range(tid, BR, BC):
-                Ls[r] = L[bh, t0 + r] if t0 + r < T else POS_INF
-                Ds[r] = Delta[bh, t0 + r] if t0 + r < T else float32(0.0)
-            cuda.syncthreads()
-            if active:
-                for r in range(BR):
-                    t = t0 + r
-                    if t < T and _allowed(mask, has_mask, mH, msB, msH, msT, msS, causal, bh, t, s):
-                        x, dp = float32(0.0), float32(0.0)
-                        for d in range(D):
-                            x += Qs[r, d] * k[d]
-                            dp += dOs[r, d] * v[d]
-                        p = math.exp(x * scale - Ls[r])  # L = +inf (fully masked row): p = 0
-                        ds = p * (dp - Ds[r])
-                        for d in range(D):
-                            dv[d] += p * dOs[r, d]
-                            dk[d] += ds * Qs[r, d]
-        if active:
-            for d in range(D):
-                dK[bh, s, d] = dk[d] * scale
-                dV[bh, s, d] = dv[d]
-
-    @cuda.jit
-    def dq(Q, K, V, dO, L, Delta, dQ, scale, mask, has_mask, mH, msB, msH, msT, msS, causal):
-        Ks = cuda.shared.array((BC, D), float32)
-        Vs = cuda.shared.array((BC, D), float32)
-        q = cuda.local.array(D, float32)
-        do = cuda.local.array(D, float32)
-        acc = cuda.local.array(D, float32)
-        T, S = Q.shape[1], K.shape[1]
-        tid, bh, t0 = cuda.threadIdx.x, cuda.blockIdx.y, cuda.blockIdx.x * BR
-        t = t0 + tid  # this thread's query
-        active = t < T
-        for d in range(D):
-            q[d] = Q[bh, t, d] if active else float32(0.0)
-            do[d] = dO[bh, t, d] if active else float32(0.0)
-            acc[d] = 0
-        Lt = L[bh, t] if active else POS_INF
-        Dt = Delta[bh, t] if active else float32(0.0)
-        s_end = S if not causal or t0 + BR > S else t0 + BR
-        for s0 in range(0, s_end, BC):
-            cuda.syncthreads()
-            for i in range(tid, BC * D, BR):
-                j, d = i // D, i % D
-                Ks[j, d] = K[bh, s0 + j, d] if s0 + j < S else float32(0.0)
-                Vs[j, d] = V[bh, s0 + j, d] if s0 + j < S else float32(0.0)
-            cuda.syncthreads()
-            if active:
-                for j in range(BC):
-                    s = s0 + j
-                    if s < S and _allowed(mask, has_mask, mH, msB, msH, msT, msS, causal, bh, t, s):
-                        x, dp = float32(0.0), float32(0.0)
-                        for d in range(D):
-                            x += q[d] * Ks[j, d]
-                            dp += do[d] * Vs[j, d]
-                        ds = math.exp(x * scale - Lt) * (dp - Dt)
-                        for d in range(D):
-                            acc[d] += ds * Ks[j, d]
-        if active:
-            for d in range(D):
-                dQ[bh, t, d] = acc[d] * scale
-
-    return fwd, delta, dkdv, dq
 
 
 def _inputs(q, k, v, attn_mask, is_causal, scale):
@@ -300,7 +132,7 @@ def make_v2(BR=64, BC=32):
         (q3, k3, v3), mask_args, scale, (BH, T, S, D), shape = _inputs(
             q, k, v, attn_mask, is_causal, scale
         )
-        fwd = _flash_kernels(D, BR, BC)[0]
+        fwd = flash_kernels(D, BR, BC)[0]
         O, L = empty((BH, T, D)), empty((BH, T))
         fwd[(blocks(T, BR), BH), BR](q3, k3, v3, O, L, scale, *mask_args)
         return O.reshape(shape), (q3, k3, v3, O, L, scale, mask_args, shape)
@@ -312,7 +144,7 @@ def make_v2(BR=64, BC=32):
         same_shape("do", tuple(do.shape), "o", shape, "attention")
         BH, T, D = tuple(q3.shape)
         S = k3.shape[1]
-        _, delta, dkdv, dq = _flash_kernels(D, BR, BC)
+        _, delta, dkdv, dq = flash_kernels(D, BR, BC)
         do3 = do.reshape((BH, T, D))
         Delta = empty((BH, T))
         delta[blocks(BH * T, 128), 128](
@@ -336,7 +168,7 @@ def compile_targets():
     a1, a2, a3 = float32[::1], float32[:, ::1], float32[:, :, ::1]
     mask = (uint8[::1], boolean, int64, int64, int64, int64, int64, boolean)
     softmax_fwd, softmax_bwd = _naive_kernels(128)
-    fwd, delta, dkdv, dq = _flash_kernels(64, 64, 32)
+    fwd, delta, dkdv, dq = flash_kernels(64, 64, 32)
     return [
         ("softmax_fwd_v1_naive", softmax_fwd.py_func, (a3, float64, *mask)),
         ("softmax_bwd_v1_naive", softmax_bwd.py_func, (a2, a2, float64)),
