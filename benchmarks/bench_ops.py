@@ -5,9 +5,10 @@
 Each step is one forward and one backward through the Tensor API (F.softmax, F.layer_norm, ...)
 with a fixed upstream gradient, at the sizes of the GPT "baby" config (B=12, T=64, C=128, H=4,
 V=65) and a larger one (B=8, T=256, C=384, H=6). When torch is importable the two libraries
-alternate, a NumPy step then a torch step, with a pause between them (BASELINES.md: OpenBLAS's and
-PyTorch's threads spin after their work, so back-to-back steps slow each other), and the table
-shows medians over the repeats and their ratio. Without torch it prints minillm's times only.
+alternate, NumPy steps then torch steps, with a pause between them (BASELINES.md: OpenBLAS's and
+PyTorch's threads spin after their work, so back-to-back steps slow each other); each timed step
+follows an untimed one of the same library, which wakes its thread pool. The table shows medians
+over the repeats and their ratio. Without torch it prints minillm's times only.
 Before timing, each op's output is checked against torch's (max |difference| in the table).
 """
 
@@ -117,11 +118,16 @@ def bench(op, config):
     if torch is not None:
         extra["targets_t"] = torch.from_numpy(extra.get("targets", np.zeros(1, dtype=np.int64)))
     mine, other, diff = [], [], float("nan")
+    # Each timed step follows an untimed one of the same library: after the pause, a thread pool
+    # sleeps, and waking it costs ~8 ms here, which would swamp a 1 ms op (in a training step the
+    # ops run back to back with hot threads).
     for r in range(ARGS.repeats + 1):  # the first step of each warms up and is not counted
+        step_ours(op, arrays, extra, dout)
         dt, y = step_ours(op, arrays, extra, dout)
         mine.append(dt)
         if torch is not None:
             time.sleep(ARGS.pause)
+            step_theirs(op, arrays, extra, dout)
             dt, y_t = step_theirs(op, arrays, extra, dout)
             other.append(dt)
             diff = float(np.abs(y - y_t).max()) if r == 0 else diff
