@@ -37,6 +37,12 @@ def matmul_dims(a_shape, b_shape):
     return Bt, a_shape[-2], K, N, False
 
 
+def check_grid_y(blocks_y, M, op):
+    """Row tiles run on gridDim.y, which CUDA caps at 65535."""
+    if blocks_y > MAX_GRID_YZ:
+        raise ValueError(f"{op}: {M} rows need {blocks_y} row tiles > the grid limit {MAX_GRID_YZ}")
+
+
 def rows(shape, op):
     """(R, C): the kernels see an array as R rows of length C over its last axis."""
     shape = tuple(shape)
@@ -80,8 +86,8 @@ def attention_dims(q_shape, k_shape, v_shape, mask_shape):
     BH = 1
     for n in lead:
         BH *= n
-    if BH > MAX_GRID_YZ or T > MAX_GRID_YZ:
-        raise ValueError(f"attention: B*H={BH} or T={T} exceeds the grid limit {MAX_GRID_YZ}")
+    if BH > MAX_GRID_YZ:  # B*H runs on gridDim.y
+        raise ValueError(f"attention: B*H={BH} exceeds the grid limit {MAX_GRID_YZ}")
     if mask_shape is None:
         return BH, T, S, D, None
     full = lead + (T, S)

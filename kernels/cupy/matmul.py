@@ -8,6 +8,7 @@ import cupy
 from cupy.lib.stride_tricks import as_strided
 
 from .._matmul_host import matmul_pair
+from .._shapes import check_grid_y
 from ._module import blocks, f32, i32, i64, kernel
 
 CU_FILE = "matmul.cu"
@@ -28,6 +29,7 @@ def _strided_launcher(name, tile_n, tile_m, block):
         C = cupy.empty((Bt, M, N), dtype=cupy.float32)
         args = (A, B, C, i32(M), i32(N), i32(K), *map(i64, sA), *map(i64, sB))
         grid = (blocks(N, tile_n), blocks(M, tile_m), Bt)
+        check_grid_y(grid[1], M, f"matmul {name}")
         kernel(CU_FILE, KERNEL_NAMES, name)(grid, block, args)
         return C
 
@@ -47,6 +49,7 @@ def _launch_v4(A, sA, B, sB, Bt, M, K, N):
     vec_a = K % 4 == 0 and A.data.ptr % 16 == 0  # 128-bit loads need 16-byte aligned rows
     vec_b = N % 4 == 0 and B.data.ptr % 16 == 0
     args = (A, B, C, i32(M), i32(N), i32(K), i32(vec_a), i32(vec_b), i32(N % 4 == 0))
+    check_grid_y(blocks(M, 128), M, "matmul v4_float4")
     kernel(CU_FILE, KERNEL_NAMES, _V4)((blocks(N, 128), blocks(M, 128), Bt), (256,), args)
     return C
 

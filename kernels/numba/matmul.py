@@ -17,6 +17,7 @@ import functools
 from numba import cuda, float32, int64
 
 from .._matmul_host import matmul_pair
+from .._shapes import check_grid_y
 from ._device import blocks, empty, f32, flat, zeros
 
 
@@ -111,7 +112,9 @@ def _v3_kernel(BM, BN, BK, TM, TN):
 def _launcher(kern, grid_of, block):
     def launch(A, sA, B, sB, Bt, M, K, N):
         C = empty(Bt * M * N)
-        kern[grid_of(Bt, M, N), block](flat(A), flat(B), C, M, N, K, *sA, *sB)
+        grid = grid_of(Bt, M, N)
+        check_grid_y(grid[1], M, "matmul")
+        kern[grid, block](flat(A), flat(B), C, M, N, K, *sA, *sB)
         return C.reshape((Bt, M, N))
 
     return launch

@@ -10,7 +10,7 @@ from pathlib import Path
 import minillm.kernels as kernels
 import pytest
 from minillm.kernels import BACKENDS, OPS, KernelPair, best, registry
-from minillm.kernels._shapes import attention_dims, matmul_dims, rows
+from minillm.kernels._shapes import attention_dims, check_grid_y, matmul_dims, rows
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -71,6 +71,12 @@ def test_matmul_dims_fold_and_batch():
         ValueError, match=r"equal batch axes or a 2-D b; got \(4, 5\) @ \(2, 5, 6\)"
     ):
         matmul_dims((4, 5), (2, 5, 6))
+
+
+def test_check_grid_y_names_the_rows():
+    check_grid_y(65535, 65535 * 8, "matmul")
+    with pytest.raises(ValueError, match="matmul: 600000 rows need 75000 row tiles"):
+        check_grid_y(75000, 600000, "matmul")
 
 
 def test_rows_rejects_an_empty_last_axis():
