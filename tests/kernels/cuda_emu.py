@@ -9,6 +9,7 @@ pointers, NumPy int32/int64/float32 scalars by value, and the kernel's parameter
 """
 
 import ctypes
+import fcntl
 import hashlib
 import importlib
 import re
@@ -83,15 +84,23 @@ def build(src: str, names, stem: str) -> ctypes.CDLL:
     if key not in _LIBS:
         _BUILD.mkdir(exist_ok=True)
         so = _BUILD / f"{stem}-{key}.so"
-        if not so.exists():
-            cpp = so.with_suffix(".cpp")
-            cpp.write_text(text)
-            tmp = so.with_suffix(f".{id(text)}.tmp")
-            cmd = ["g++", "-std=c++17", "-O1", "-shared", "-fPIC", "-w", str(cpp), "-o", str(tmp)]
-            subprocess.run(cmd, check=True, capture_output=True, text=True)
-            tmp.replace(so)  # atomic: parallel pytest workers may build the same library
+        with open(so.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one pytest-xdist worker builds, the others wait
+            if not so.exists():
+                _compile(text, so)
         _LIBS[key] = ctypes.CDLL(str(so))
     return _LIBS[key]
+
+
+def _compile(text: str, so: Path) -> None:
+    cpp, tmp = so.with_suffix(".cpp"), so.with_suffix(".tmp")
+    cpp.write_text(text)
+    cmd = ["g++", "-std=c++17", "-O1", "-shared", "-fPIC", "-w", str(cpp), "-o", str(tmp)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"g++ failed on the emulated {so.stem}:\n{done.stderr[-4000:]}")
+    tmp.replace(so)
+    cpp.unlink()
 
 
 def _arg(a):
