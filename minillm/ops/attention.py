@@ -24,19 +24,22 @@ def attention_forward(
     Deviation: a query whose keys are all masked gets alpha = 0 and output 0 (PyTorch gives NaN)."""
     xp = array_module(q)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    scores = (q @ xp.swapaxes(k, -1, -2)) * q.dtype.type(scale)  # (B, H, T, S)
+    scores = q @ xp.swapaxes(k, -1, -2)  # (B, H, T, S); the steps below work on it in place
+    scores *= q.dtype.type(scale)
     allowed = causal_mask(q.shape[-2], k.shape[-2], xp) if is_causal else None
     if attn_mask is not None and attn_mask.dtype == bool:
         allowed = attn_mask if allowed is None else (allowed & attn_mask)
     elif attn_mask is not None:  # in the scores' dtype: a float64 mask must not promote float32
-        scores = scores + attn_mask.astype(scores.dtype, copy=False)
+        scores += attn_mask.astype(scores.dtype, copy=False)
     if allowed is not None:
-        scores = xp.where(allowed, scores, -xp.inf)  # (B, H, T, S)
+        xp.copyto(scores, -xp.inf, where=~allowed)  # (B, H, T, S) masked scores = -inf
     m = scores.max(axis=-1, keepdims=True)  # (B, H, T, 1)
     m = xp.where(xp.isfinite(m), m, 0)  # all-masked row: keep exp(-inf - 0) = 0
-    e = xp.exp(scores - m)  # (B, H, T, S)
-    z = e.sum(axis=-1, keepdims=True)  # (B, H, T, 1)
-    P = e / xp.where(z == 0, 1, z)  # (B, H, T, S) alpha; all-masked rows stay 0
+    scores -= m
+    P = xp.exp(scores, out=scores)  # (B, H, T, S) unnormalised
+    z = P.sum(axis=-1, keepdims=True)  # (B, H, T, 1)
+    z[z == 0] = 1  # all-masked rows stay 0
+    P /= z  # (B, H, T, S) alpha
     Pd = P
     if dropout_p > 0.0:
         keep = xp.asarray(rng.random(P.shape) >= dropout_p)  # (B, H, T, S)
@@ -53,10 +56,17 @@ def attention_backward(dO, cache):
     dV = xp.swapaxes(Pd, -1, -2) @ dO  # (B, H, S, D)
     dP = dO @ xp.swapaxes(v, -1, -2)  # (B, H, T, S)
     if dropout_p > 0.0:
-        dP = dP * (Pd / xp.where(P == 0, 1, P))  # the dropout mask times 1/(1-p)
-    dS = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # (B, H, T, S)
+        dP *= Pd / xp.where(P == 0, 1, P)  # the dropout mask times 1/(1-p)
+    row = xp.einsum("...ij,...ij->...i", dP, P)[..., None]  # (B, H, T, 1) rowsum(dP * P)
+    dP -= row
+    dS = dP
+    dS *= P  # (B, H, T, S)
     s = q.dtype.type(scale)
-    return (dS @ k) * s, (xp.swapaxes(dS, -1, -2) @ q) * s, dV
+    dQ = dS @ k  # (B, H, T, D)
+    dQ *= s
+    dK = xp.swapaxes(dS, -1, -2) @ q  # (B, H, S, D)
+    dK *= s
+    return dQ, dK, dV
 
 
 def check_attention_shapes(q, k, v, attn_mask):

@@ -11,14 +11,19 @@ def layer_norm_forward(x, gamma, beta, eps=1e-5):
     (divide by C) and eps sits inside the sqrt (PyTorch), not `std + eps` (Annotated Transformer).
     gamma or beta may be None (no affine scale / no bias)."""
     xp = array_module(x)
+    C = x.shape[-1]
     mean = x.mean(axis=-1, keepdims=True)  # (..., 1)
-    xc = x - mean  # (..., C)
-    rstd = 1.0 / xp.sqrt((xc * xc).mean(axis=-1, keepdims=True) + eps)  # (..., 1)
-    y = xc * rstd  # (..., C) x_hat
+    y = x - mean  # (..., C) centred; the in-place steps below reuse this one array
+    var = xp.einsum("...i,...i->...", y, y)[..., None]  # (..., 1) sum of squares, no temporary
+    var *= 1.0 / C
+    var += eps
+    rstd = xp.sqrt(var, out=var)
+    xp.reciprocal(rstd, out=rstd)  # (..., 1)
+    y *= rstd  # (..., C) x_hat
     if gamma is not None:
-        y = y * gamma
+        y *= gamma
     if beta is not None:
-        y = y + beta
+        y += beta
     return y, (x, gamma, mean, rstd, beta is not None)
 
 
@@ -26,15 +31,24 @@ def layer_norm_backward(dy, cache):
     """x_hat = (x - mu) rstd;  dbeta = sum dy;  dgamma = sum dy x_hat;  g = dy gamma
     dx = rstd * (g - mean(g) - x_hat * mean(g x_hat))      (means over the last axis)"""
     x, gamma, mean, rstd, has_beta = cache
-    xhat = (x - mean) * rstd  # (..., C)
+    xp = array_module(x)
+    C = x.shape[-1]
+    xhat = x - mean  # (..., C)
+    xhat *= rstd
     lead = tuple(range(x.ndim - 1))
     dbeta = dy.sum(axis=lead) if has_beta else None
-    dgamma = (dy * xhat).sum(axis=lead) if gamma is not None else None
-    g = dy * gamma if gamma is not None else dy
-    dx = rstd * (
-        g - g.mean(axis=-1, keepdims=True) - xhat * (g * xhat).mean(axis=-1, keepdims=True)
+    dgamma = (
+        None if gamma is None else xp.einsum("ni,ni->i", dy.reshape(-1, C), xhat.reshape(-1, C))
     )
-    return dx, dgamma, dbeta
+    g = dy * gamma if gamma is not None else dy.copy()  # (..., C)
+    g_mean = g.mean(axis=-1, keepdims=True)  # (..., 1)
+    gx_mean = xp.einsum("...i,...i->...", g, xhat)[..., None]  # (..., 1)
+    gx_mean *= 1.0 / C
+    xhat *= gx_mean
+    g -= g_mean
+    g -= xhat
+    g *= rstd
+    return g, dgamma, dbeta
 
 
 def layer_norm(x: Tensor, gamma=None, beta=None, eps=1e-5) -> Tensor:
