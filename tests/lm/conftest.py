@@ -4,7 +4,6 @@ assert that names the quantity, the shape and the worst index."""
 import numpy as np
 import pytest
 
-from minillm.models import GPT, GPTConfig
 from minillm.train import TrainConfig
 
 # One table per dtype. float64: the same sums in another order (cached vs full attention, k
@@ -14,16 +13,7 @@ TOLERANCES = {
     np.dtype(np.float32): {"rtol": 1e-5, "atol": 1e-6},
 }
 
-# a ragged tiny shape (vocab 11, block 8, 2 layers, 16 wide): every test's model is this small
-TINY = dict(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16)
-
-
-def tiny_gpt(dtype=np.float32, seed=0, **overrides):
-    """A tiny GPT; float64 casts every parameter (for tight comparisons)."""
-    model = GPT(GPTConfig(**{**TINY, **overrides}), seed=seed)
-    for p in model.parameters():
-        p.data = p.data.astype(dtype)
-    return model
+from lm_tiny import TINY, tiny_gpt  # noqa: E402,F401  (re-exported for fixtures)
 
 
 def _assert_close(actual, expected, what, dtype=None):

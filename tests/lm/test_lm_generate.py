@@ -3,9 +3,9 @@ greedy and seeded sampling, cropping to block_size, stop tokens and argument err
 
 import numpy as np
 import pytest
-from conftest import tiny_gpt
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lm_tiny import tiny_gpt
 
 from minillm.generate import (
     generate,

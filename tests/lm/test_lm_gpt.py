@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY, tiny_gpt
+from lm_tiny import TINY, tiny_gpt
 
 from minillm.models import GPT, GPTConfig, gpt_names
 from minillm.optim import AdamW, warmup_cosine_lr

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import tiny_gpt
+from lm_tiny import tiny_gpt
 
 import minillm.train.checkpoint as ckpt_module
 from minillm.data import CharTokenizer
