@@ -1,5 +1,6 @@
 # minillm: `make demo` trains the Shakespeare GPT; `make test` runs everything CI runs.
-# A fresh machine needs only Python >= 3.10, pip, make and gcc: the first target builds .venv.
+# A fresh machine needs only Python >= 3.10, pip, make and gcc/g++: the first target builds .venv.
+# (g++ builds the CPU emulator that runs the CUDA C kernels in tests/kernels.)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +12,7 @@ OUT    ?= out/shakespeare-char
 THREADS := OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 MKL_NUM_THREADS=2
 ONE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install demo test lint unit kernels-sim notebooks docs bench clean
+.PHONY: install demo test lint unit kernels-sim notebooks docs bench test-gpu bench-gpu clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +53,15 @@ bench: $(STAMP)
 	$(THREADS) $(BIN)/python benchmarks/bench_ops.py
 	$(THREADS) $(BIN)/python benchmarks/bench_train.py
 	$(THREADS) $(BIN)/python benchmarks/bench_generate.py
+
+# on a machine with an NVIDIA GPU (pip install -e '.[dev,cuda]'): the GPU tests and the kernels'
+# benchmark, which writes benchmarks/results/kernels-<date>.json
+test-gpu: $(STAMP)
+	$(BIN)/pytest -q -m gpu tests
+
+bench-gpu: $(STAMP)
+	$(BIN)/python benchmarks/bench_kernels.py
+	$(BIN)/python benchmarks/bench_train.py --device cuda
 
 clean:
 	rm -rf $(VENV) site out .pytest_cache .ruff_cache .hypothesis
