@@ -4,6 +4,7 @@ import math
 
 from ..tensor import Tensor
 from ..tensor.backend import array_module
+from . import dispatch as _dispatch
 
 
 def causal_mask(T, S, xp):
@@ -106,6 +107,10 @@ def scaled_dot_product_attention(
     check_attention_shapes(q.data, k.data, v.data, mask)
     if dropout_p > 0.0 and rng is None:
         rng = array_module(q.data).random.default_rng()
-    O, cache = attention_forward(q.data, k.data, v.data, mask, is_causal, scale, dropout_p, rng)
-    out = Tensor.from_op(O, (q, k, v), lambda d: attention_backward(d, cache), "attention")
+    fwd, bwd = _dispatch.attention_pair(
+        (attention_forward, attention_backward), q.data, k.data, v.data, mask, dropout_p,
+        return_weights
+    )  # fmt: skip
+    O, cache = fwd(q.data, k.data, v.data, mask, is_causal, scale, dropout_p, rng)
+    out = Tensor.from_op(O, (q, k, v), lambda d: bwd(d, cache), "attention")
     return (out, cache[3]) if return_weights else out

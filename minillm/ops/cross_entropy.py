@@ -2,6 +2,7 @@
 
 from ..tensor import Tensor
 from ..tensor.backend import array_module
+from . import dispatch as _dispatch
 
 
 def check_ids(ids, n, what):
@@ -62,6 +63,8 @@ def cross_entropy(logits: Tensor, targets, ignore_index=-100, reduction="mean") 
     t = targets.data if isinstance(targets, Tensor) else array_module(logits.data).asarray(targets)
     if t.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {t.dtype}")
-    loss, cache = cross_entropy_forward(logits.data, t, ignore_index, reduction)
-    back = lambda d: (cross_entropy_backward(d, cache),)  # noqa: E731
+    reference = (cross_entropy_forward, cross_entropy_backward)
+    fwd, bwd = _dispatch.cross_entropy_pair(reference, logits.data, t, reduction)
+    loss, cache = fwd(logits.data, t, ignore_index, reduction)
+    back = lambda d: (bwd(d, cache),)  # noqa: E731
     return Tensor.from_op(loss, (logits,), back, "cross_entropy")

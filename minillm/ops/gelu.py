@@ -4,6 +4,7 @@ import math
 
 from ..tensor import Tensor
 from ..tensor.backend import array_module
+from . import dispatch as _dispatch
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -97,5 +98,6 @@ def gelu_backward(dout, x, approximate="none"):
 
 
 def gelu(x: Tensor, approximate="none") -> Tensor:
-    y, cache = gelu_forward(x.data, approximate)
-    return Tensor.from_op(y, (x,), lambda d: (gelu_backward(d, cache, approximate),), "gelu")
+    fwd, bwd = _dispatch.gelu_pair((gelu_forward, gelu_backward), x.data, approximate)
+    y, cache = fwd(x.data, approximate)
+    return Tensor.from_op(y, (x,), lambda d: (bwd(d, cache, approximate),), "gelu")

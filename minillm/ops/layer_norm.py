@@ -2,6 +2,7 @@
 
 from ..tensor import Tensor
 from ..tensor.backend import array_module
+from . import dispatch as _dispatch
 
 
 def layer_norm_forward(x, gamma, beta, eps=1e-5):
@@ -61,11 +62,13 @@ def layer_norm(x: Tensor, gamma=None, beta=None, eps=1e-5) -> Tensor:
             )
     g_arr = None if gamma is None else gamma.data
     b_arr = None if beta is None else beta.data
-    y, cache = layer_norm_forward(x.data, g_arr, b_arr, eps)
+    reference = (layer_norm_forward, layer_norm_backward)
+    fwd, bwd = _dispatch.layer_norm_pair(reference, x.data, g_arr, b_arr)
+    y, cache = fwd(x.data, g_arr, b_arr, eps)
     parents = tuple(p for p in (x, gamma, beta) if p is not None)
 
     def backward(d):
-        dx, dg, db = layer_norm_backward(d, cache)
+        dx, dg, db = bwd(d, cache)
         return tuple(g for g, p in zip((dx, dg, db), (x, gamma, beta)) if p is not None)
 
     return Tensor.from_op(y, parents, backward, "layer_norm")

@@ -2,6 +2,7 @@
 
 from ..tensor import Tensor
 from ..tensor.backend import array_module
+from . import dispatch as _dispatch
 
 
 def softmax_forward(x, axis=-1):
@@ -45,8 +46,9 @@ def logsumexp_backward(dout, cache, axis=-1, keepdims=False):
 
 
 def softmax(x: Tensor, axis=-1) -> Tensor:
-    s, cache = softmax_forward(x.data, axis)
-    return Tensor.from_op(s, (x,), lambda d: (softmax_backward(d, cache, axis),), "softmax")
+    fwd, bwd = _dispatch.softmax_pair((softmax_forward, softmax_backward), x.data, axis)
+    s, cache = fwd(x.data, axis)
+    return Tensor.from_op(s, (x,), lambda d: (bwd(d, cache, axis),), "softmax")
 
 
 def log_softmax(x: Tensor, axis=-1) -> Tensor:

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from . import dispatch
 from . import primitives as P
 from . import primitives_shape as S
 from .backend import array_module, device_of, to_device
@@ -32,8 +33,10 @@ class Tensor:
         object.__hash__
     )  # __eq__ is elementwise; identity hashing keeps tensors usable as keys
 
-    def __init__(self, data, requires_grad=False, dtype=None):
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
         self.data = _as_array(data, dtype)
+        if device is not None:  # "cpu" (NumPy) or "cuda" (CuPy; RuntimeError without a GPU)
+            self.data = to_device(self.data, device)
         self.grad = None
         self._parents = ()
         self._backward = None
@@ -248,11 +251,12 @@ def matmul(a, b):
     k_a, k_b = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
     if k_a != k_b:
         raise ValueError(f"matmul: inner dimensions differ: {a.shape} @ {b.shape} ({k_a} != {k_b})")
+    fwd, bwd = dispatch.matmul_pair(a.data, b.data)  # P.matmul_*, or a kernel for CuPy arrays
     try:
-        out, cache = P.matmul_forward(a.data, b.data)
+        out, cache = fwd(a.data, b.data)
     except ValueError as e:
         raise ValueError(f"matmul: batch shapes of {a.shape} and {b.shape} do not broadcast") from e
-    return Tensor.from_op(out, (a, b), lambda d: P.matmul_backward(d, cache), "matmul")
+    return Tensor.from_op(out, (a, b), lambda d: bwd(d, cache), "matmul")
 
 
 def where(cond, a, b):
