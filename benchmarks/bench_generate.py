@@ -1,6 +1,6 @@
 """Generation speed with and without the KV cache, at the demo model's size.
 
-    PYTHONPATH=. python benchmarks/bench_generate.py [--tokens 256] [--repeats 3] [--threads 2]
+    python benchmarks/bench_generate.py [--tokens 256] [--repeats 3] [--threads 2]
         [--checkpoint DIR] [--batch 1]
 
 The model is the `shakespeare-char` preset's GPT (4 layers x 4 heads x 128 wide, block 64), with

@@ -1,7 +1,10 @@
 """One training step (forward + backward + clip + AdamW) of the GPT, minillm against PyTorch eager.
 
-    PYTHONPATH=. /tmp/torchvenv/bin/python benchmarks/bench_train.py [--steps 30] [--pause 0.2]
-        [--threads 2] [--preset shakespeare-char] [--key=value ...] [--device cuda] [--profile]
+    /tmp/torchvenv/bin/python benchmarks/bench_train.py [--steps 30] [--pause 0.2] [--threads 2]
+        [--preset shakespeare-char] [--key=value ...] [--device cuda] [--profile]
+
+(the torch venv of tests/fixtures, with minillm installed into it: `/tmp/torchvenv/bin/pip install
+--no-deps --no-build-isolation -e .`; without torch it times minillm alone.)
 
 Both models have the `shakespeare-char` preset's shape (nanoGPT's CPU baby GPT: 4 layers, 4 heads,
 128 wide, block 64, batch 12) and start from the same weights (minillm's init, converted with

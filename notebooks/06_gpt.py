@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -107,6 +109,9 @@ targets_std = {"W_o": 0.02 / math.sqrt(2 * L), "W_2": 0.02 / math.sqrt(2 * L)}
 rows = []
 for name, p in model.named_parameters():
     kind = name.split(".")[-2] if name.endswith(".W") else name.split(".")[-1]
+    if kind in ("b", "beta"):  # biases (none in the preset, bias=False) start at 0
+        assert not p.data.any(), name
+        continue
     expected = 1.0 if kind == "gamma" else targets_std.get(kind, 0.02)
     spread = p.data.std() if kind != "gamma" else p.data.mean()
     rows.append((name, tuple(p.shape), float(spread), expected))
@@ -191,8 +196,8 @@ print(f"token {tok.decode([absent])!r} is not in the batch; its embedding row st
 # $$\eta_t = \eta_{max}\frac{t+1}{w+1}\ (t < w), \qquad
 #   \eta_t = \eta_{min} + \tfrac12\big(1 + \cos(\pi \tfrac{t-w}{D-w})\big)(\eta_{max}-\eta_{min})
 #   \ (w \le t \le D).$$
-# (Fine-tuning a pre-trained model uses the same shape with a peak one to two orders of
-# magnitude lower, chapter on fine-tuning.)
+# (The other half of C21: fine-tuning a pre-trained model uses the same shape with a peak one
+# to two orders of magnitude below the pre-training one.)
 
 # %%
 from minillm.optim import warmup_cosine_lr

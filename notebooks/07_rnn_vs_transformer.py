@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -317,8 +319,9 @@ for a, b in zip_longest(left, right, fillvalue=""):
 #   one attention step away; in the LSTM, information from $d$ steps back, and the gradient that
 #   would teach the model to use it, passes through $d$ state updates. Chapter 04 measured the
 #   gradient side: $\lVert\partial L / \partial x_{T-d}\rVert$ at $d = 59$ fell below $10^{-8}$ of
-#   its $d = 1$ value for a tanh RNN, stayed above $10^{-2}$ only for an LSTM whose forget gates
-#   were biased open, and did not decay at all through causal self-attention.
+#   its value at $d = 0$ for a tanh RNN, stayed above $10^{-2}$ of it only for an LSTM whose
+#   forget gates were biased open, and did not decay through causal self-attention (its median
+#   over the far half of the distances was more than half its median over the near half).
 #
 # So the Transformer wins on the two things that matter as models and data grow: it turns
 # training into large parallel matrix products (more tokens per second per device) and it gives
