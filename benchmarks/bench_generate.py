@@ -32,10 +32,12 @@ import numpy as np  # noqa: E402
 
 from minillm.generate import generate  # noqa: E402
 from minillm.models import GPT  # noqa: E402
+from minillm.tensor.memory import keep_freed_memory  # noqa: E402
 from minillm.train import config_from_args, load_checkpoint  # noqa: E402
 
 
 def main():
+    keep_freed_memory()  # as the CLI does (minillm/tensor/memory.py)
     if ARGS.checkpoint:
         model = load_checkpoint(ARGS.checkpoint)[0]
     else:

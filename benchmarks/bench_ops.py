@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 
 import minillm.functional as F  # noqa: E402
 from minillm.tensor import Tensor  # noqa: E402
+from minillm.tensor.memory import keep_freed_memory  # noqa: E402
 
 try:
     import torch  # noqa: E402
@@ -141,6 +142,7 @@ def shape_of(arrays):
 
 
 def main():
+    keep_freed_memory()  # as the CLI does (minillm/tensor/memory.py)
     ops = ("softmax", "layer_norm", "cross_entropy", "gelu", "matmul", "attention")
     ops = [o for o in ops if ARGS.only in o]
     torch_note = f"torch {torch.__version__}" if torch is not None else "torch not installed"

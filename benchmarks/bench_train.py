@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 from minillm.data import CharTokenizer, get_batch, load_text  # noqa: E402
 from minillm.models import GPT, gpt_names  # noqa: E402
 from minillm.optim import warmup_cosine_lr  # noqa: E402
+from minillm.tensor.memory import keep_freed_memory  # noqa: E402
 from minillm.train import config_from_args, configure_optimizer, train_step  # noqa: E402
 
 try:
@@ -102,6 +103,7 @@ def sync():
 
 
 def main():
+    keep_freed_memory()  # as the CLI does (minillm/tensor/memory.py)
     if torch is None:
         print("torch is not importable here: minillm's times only (no ratio)", file=sys.stderr)
     elif ARGS.device == "cuda" and not torch.cuda.is_available():

@@ -16,6 +16,7 @@ import sys
 import numpy as np
 
 from .generate import generate
+from .tensor.memory import keep_freed_memory
 from .train import (
     TrainConfig,
     apply_overrides,
@@ -47,6 +48,7 @@ def main(argv=None) -> int:
     if command not in commands:
         print(f"minillm: unknown command {command!r}\n{USAGE}", file=sys.stderr)
         return 2
+    keep_freed_memory()  # reuse freed arrays' pages: ~25 % off a CPU training step (memory.py)
     try:
         return commands[command](rest)
     except (ValueError, TypeError, IndexError, FileNotFoundError) as e:
