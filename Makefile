@@ -50,6 +50,7 @@ docs: $(STAMP)
 	$(BIN)/mkdocs build --strict -q -d site
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_demo.py --threads 2
 	$(THREADS) $(BIN)/python benchmarks/bench_ops.py
 	$(THREADS) $(BIN)/python benchmarks/bench_train.py
 	$(THREADS) $(BIN)/python benchmarks/bench_generate.py
