@@ -1,6 +1,6 @@
 """Forward + backward time of the hot ops, minillm (NumPy) against PyTorch CPU, side by side.
 
-    PYTHONPATH=. python benchmarks/bench_ops.py [--repeats 30] [--pause 0.2] [--threads 2]
+    python benchmarks/bench_ops.py [--repeats 30] [--pause 0.2] [--threads 2]
 
 Each step is one forward and one backward through the Tensor API (F.softmax, F.layer_norm, ...)
 with a fixed upstream gradient, at the sizes of the GPT "baby" config (B=12, T=64, C=128, H=4,

@@ -38,6 +38,17 @@ _BEST = {
     ("numba", "gelu"): "v1_elementwise",
 }
 
+# |ref - out| <= atol + rtol * |ref|, the reference in float64 (llm.c's check), one row
+# per op: what the tests and notebook 08 hold every version to.
+TOLERANCES = {
+    "matmul": (1e-5, 1e-4),
+    "softmax": (1e-6, 1e-5),
+    "layer_norm": (1e-5, 1e-4),
+    "attention": (1e-5, 1e-4),
+    "cross_entropy": (1e-5, 1e-4),
+    "gelu": (1e-6, 1e-5),
+}
+
 
 def _check(backend: str, op: str) -> None:
     if backend not in BACKENDS:

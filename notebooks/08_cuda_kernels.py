@@ -92,9 +92,8 @@ from minillm.tensor import Tensor
 from minillm.tensor.primitives import matmul_backward, matmul_forward
 
 ROOT = Path(minillm.__file__).resolve().parents[1]  # the repository (an editable install)
-sys.path.insert(0, str(ROOT / "tests" / "kernels"))  # the kernel tests' helpers, used below
-from _nvrtc import compile_cubin  # NVRTC itself, through cuda-bindings: no GPU needed
-from kernel_check import TOLERANCES  # (atol, rtol) per op, as in tests/kernels
+from minillm.kernels import TOLERANCES  # (atol, rtol) per op, as in tests/kernels
+from minillm.kernels.nvrtc import compile_cubin  # NVRTC itself, through cuda-bindings: no GPU
 
 assert bool(numba.config.ENABLE_CUDASIM) == SIMULATOR, "numba was imported before the setting"
 assert SIMULATOR or cuda.is_available(), "NUMBA_ENABLE_CUDASIM=0 needs a CUDA GPU and driver"

@@ -1,16 +1,7 @@
 """Comparison helpers of the kernel tests: tolerances, host copies, the llm.c-style check."""
 
 import numpy as np
-
-# |ref - out| <= atol + rtol * |ref|, the reference in float64 (llm.c's check). One row per op.
-TOLERANCES = {
-    "matmul": (1e-5, 1e-4),
-    "softmax": (1e-6, 1e-5),
-    "layer_norm": (1e-5, 1e-4),
-    "attention": (1e-5, 1e-4),
-    "cross_entropy": (1e-5, 1e-4),
-    "gelu": (1e-6, 1e-5),
-}
+from minillm.kernels import TOLERANCES
 
 
 def to_host(x):

@@ -4,9 +4,9 @@ with CuPy's own flags) for sm_75 and sm_90, the Numba kernels to PTX for sm_90."
 import importlib
 
 import pytest
-from _nvrtc import compile_cubin
 from minillm.kernels import OPS
 from minillm.kernels.cupy import _module
+from minillm.kernels.nvrtc import compile_cubin
 
 
 @pytest.mark.parametrize("arch", ["sm_75", "sm_90"])

@@ -1,4 +1,7 @@
-"""Compile CUDA C with NVRTC itself (the compiler CuPy uses), no GPU needed."""
+"""Compile CUDA C with NVRTC itself (the compiler CuPy uses), no GPU needed.
+
+The tests compile every CuPy source this way, and notebook 08 prints the register report; it needs
+the `cuda` extra's `cuda-bindings` and `nvidia-cuda-nvrtc`, not a GPU or a driver."""
 
 from cuda.bindings import nvrtc
 
