@@ -1,15 +1,17 @@
 """Generation speed with and without the KV cache, at the demo model's size.
 
     python benchmarks/bench_generate.py [--tokens 256] [--repeats 3] [--threads 2]
-        [--checkpoint DIR] [--batch 1]
+        [--checkpoint DIR] [--batch 1] [--key=value ...]
 
 The model is the `shakespeare-char` preset's GPT (4 layers x 4 heads x 128 wide, block 64), with
 the weights of --checkpoint when given, else a fresh init (the speed does not depend on the
-values). Both runs draw --tokens tokens greedily from a one-token prompt; uncached generation
-runs the model over the last block_size tokens at every step (computing only the last position's
-logits, as nanoGPT), cached generation feeds one token per step and rebuilds its cache from the
-last half window when it fills (minillm/generate/autoregressive.py). The report gives the median
-time of --repeats runs, the tokens/s and the speed-up, and checks that both runs agree on the
+values); extra --key=value arguments change the fresh model's shape (e.g. --n_layer=6
+--n_embd=384 --n_head=6 --block_size=256, the GPU config). Both runs draw --tokens tokens
+greedily from a one-token prompt; uncached generation runs the model over the last block_size
+tokens at every step (computing only the last position's logits, as nanoGPT), cached generation
+feeds one token per step and rebuilds its cache from the last half window when it fills
+(minillm/generate/autoregressive.py). The report gives the median time of --repeats runs, the
+tokens/s and the speed-up, and checks that both runs agree on the
 tokens while the sequence fits in block_size.
 """
 
@@ -22,7 +24,7 @@ ARGS.add_argument("--repeats", type=int, default=3, help="timed runs per mode")
 ARGS.add_argument("--threads", type=int, default=2, help="BLAS threads")
 ARGS.add_argument("--checkpoint", default=None, help="a trained checkpoint folder")
 ARGS.add_argument("--batch", type=int, default=1, help="sequences generated at once")
-ARGS = ARGS.parse_args() if __name__ == "__main__" else ARGS.parse_args([])
+ARGS, OVERRIDES = ARGS.parse_known_args() if __name__ == "__main__" else (ARGS.parse_args([]), [])
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(ARGS.threads)  # before numpy starts its thread pool
 
@@ -41,7 +43,7 @@ def main():
     if ARGS.checkpoint:
         model = load_checkpoint(ARGS.checkpoint)[0]
     else:
-        cfg = config_from_args(["--preset=shakespeare-char"])
+        cfg = config_from_args(["--preset=shakespeare-char", *OVERRIDES])
         model = GPT(cfg.model_config(76), seed=cfg.seed).eval()
     block = model.config.block_size
     prompt = np.zeros((ARGS.batch, 1), dtype=np.int64)  # (B, 1)
