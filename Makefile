@@ -47,7 +47,7 @@ notebooks: $(STAMP)
 	MINILLM_SMALL=1 $(ONE_THREAD) $(BIN)/pytest -q -n 2 --nbmake notebooks
 
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict -q -d site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -q -d site
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_demo.py --threads 2

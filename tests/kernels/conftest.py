@@ -9,9 +9,17 @@ Three kinds of test live here, chosen by marker:
 - gpu: CuPy and Numba kernels on a real GPU, skipped with the reason when there is none.
 """
 
+import os
+import sys
 from types import SimpleNamespace
 
 import pytest
+
+if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+    # the simulator runs each CUDA thread as a Python thread and its barriers wait on GIL
+    # hand-overs (5 ms apart by default): switching 50x more often makes barrier-heavy kernels
+    # several times faster and changes no result
+    sys.setswitchinterval(1e-4)
 
 
 def _simulator_on() -> bool:
