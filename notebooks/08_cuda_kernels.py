@@ -552,8 +552,8 @@ for name, pair in registry("numba", "layer_norm").items():
     ]
 
 for form in ("none", "tanh"):
-    g_y, g_x = gelu_forward(f64(xr) - 3, form)
-    g_dx = gelu_backward(f64(dyr), g_x, form)
+    g_y, g_cache = gelu_forward(f64(xr) - 3, form)
+    g_dx = gelu_backward(f64(dyr), g_cache, form)
     for name, pair in registry("numba", "gelu").items():
         y, cache = pair(xr - np.float32(3), approximate=form)
         dx = pair.backward(dyr, cache, approximate=form)
