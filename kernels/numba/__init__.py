@@ -10,3 +10,7 @@ Built-in ``numba.cuda`` of numba 0.68 is used because it ships the CUDA simulato
 Python thread per CUDA thread. The simulator has no warp shuffles, so these kernels reduce through
 shared memory only; the warp-shuffle versions live in the CuPy backend.
 """
+
+from . import _simulator
+
+_simulator.install()  # numba's simulator allocates shared arrays racily (see _simulator.py)
