@@ -3,6 +3,7 @@ op, the shape and the worst index."""
 
 import numpy as np
 import pytest
+from compare import assert_close as _compare
 
 # Comparisons of two computations of the same formula, by dtype of the expected values.
 # float64: our hand-written backward against autograd over the primitives (same math, different
@@ -16,23 +17,9 @@ TOLERANCES = {
 
 
 def assert_close(actual, expected, what):
-    """Raise AssertionError naming `what` (op, case, which array), the shape and the worst index."""
-    actual = np.asarray(actual)
-    expected = np.asarray(expected)
-    assert actual.shape == expected.shape, (
-        f"{what}: shape {actual.shape} != expected {expected.shape}"
-    )
-    tol = TOLERANCES[np.dtype(expected.dtype)]
-    with np.errstate(invalid="ignore"):
-        err = np.abs(actual.astype(np.float64) - expected) - tol["rtol"] * np.abs(expected)
-    err = np.where(np.isnan(err) & (np.isnan(actual) == np.isnan(expected)), -np.inf, err)
-    err = np.where(np.isnan(err), np.inf, err)  # nan on one side only is a failure
-    if expected.size and not np.all(err <= tol["atol"]):
-        worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
-        raise AssertionError(
-            f"{what}: shape {expected.shape}, worst index {worst}: got {actual[worst]!r}, "
-            f"expected {expected[worst]!r} (tolerance {tol})"
-        )
+    """compare.assert_close with this suite's table; NaN on both sides counts as equal."""
+    tol = TOLERANCES[np.asarray(expected).dtype]
+    _compare(actual, expected, what, tol, nan_equal=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""The simulator's shared arrays: one per source line and block, even when threads race for it."""
+"""Races in numba's CUDA simulator, locked by kernels/numba/_simulator.py: one shared array per
+source line and block, and the fake cuda module kept while any thread is in a device function."""
 
 import sys
 import threading
@@ -10,34 +11,6 @@ import pytest
 from minillm.kernels.numba import _simulator
 from numba import cuda
 from numba.cuda.simulator import kernel, kernelapi
-
-
-@pytest.mark.cudasim
-def test_shared_array_lookup_gives_every_thread_the_same_array(numba_sim):
-    assert kernelapi.FakeCUDAShared.array is _simulator._shared_array, "install() did not run"
-    shared = kernelapi.FakeCUDAShared(0)
-    n = 64
-    start = threading.Barrier(n)
-    arrays = [None] * n
-
-    def thread(i):
-        start.wait()  # all threads reach the lookup together, as a block's threads do
-        arrays[i] = shared.array((4, 4), np.float32)
-
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # preempt as often as Python allows
-    try:
-        threads = [threading.Thread(target=thread, args=(i,)) for i in range(n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
-    distinct = {id(a) for a in arrays}
-    assert len(distinct) == 1, f"{len(distinct)} different shared arrays for one line and block"
-    other = shared.array((2,), np.float32)  # another line: another array
-    assert other is not arrays[0] and other.shape == (2,)
 
 
 def _race(n, body):
@@ -58,6 +31,22 @@ def _race(n, body):
             t.join()
     finally:
         sys.setswitchinterval(interval)
+
+
+@pytest.mark.cudasim
+def test_shared_array_lookup_gives_every_thread_the_same_array(numba_sim):
+    assert kernelapi.FakeCUDAShared.array is _simulator._shared_array, "install() did not run"
+    shared = kernelapi.FakeCUDAShared(0)
+    arrays = [None] * 64
+
+    def lookup(i):  # all threads reach the lookup together, as a block's threads do
+        arrays[i] = shared.array((4, 4), np.float32)
+
+    _race(len(arrays), lookup)
+    distinct = {id(a) for a in arrays}
+    assert len(distinct) == 1, f"{len(distinct)} different shared arrays for one line and block"
+    other = shared.array((2,), np.float32)  # another line: another array
+    assert other is not arrays[0] and other.shape == (2,)
 
 
 @pytest.mark.cudasim

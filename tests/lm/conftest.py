@@ -3,6 +3,7 @@ assert that names the quantity, the shape and the worst index."""
 
 import numpy as np
 import pytest
+from compare import assert_close as _compare
 
 from minillm.train import TrainConfig
 
@@ -17,18 +18,8 @@ from lm_tiny import TINY, tiny_gpt  # noqa: E402,F401  (re-exported for fixtures
 
 
 def _assert_close(actual, expected, what, dtype=None):
-    """Raise AssertionError naming `what`, the shape and the worst index when they differ."""
-    actual = np.asarray(actual)
-    expected = np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    tol = TOLERANCES[np.dtype(dtype or expected.dtype)]
-    err = np.abs(actual - expected) - tol["rtol"] * np.abs(expected)
-    if expected.size and not np.all(err <= tol["atol"]):
-        worst = np.unravel_index(int(np.nanargmax(np.where(np.isnan(err), np.inf, err))), err.shape)
-        raise AssertionError(
-            f"{what}: shape {expected.shape}, worst index {tuple(int(i) for i in worst)}: "
-            f"got {actual[worst]!r}, expected {expected[worst]!r} ({tol})"
-        )
+    """compare.assert_close with this suite's table, for `dtype` or the expected dtype."""
+    _compare(actual, expected, what, TOLERANCES[np.dtype(dtype or np.asarray(expected).dtype)])
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from compare import assert_close as _compare
 
 # One table per dtype: the optimizers' updates are a few flops per element, so float64 results
 # agree with PyTorch and with the hand-written equations to a few ulps, even after several steps.
@@ -12,20 +13,8 @@ TOLERANCES = {
 
 
 def _assert_close(actual, expected, op):
-    """Raise AssertionError naming op, shape and the worst index when actual != expected."""
-    actual = np.asarray(actual)
-    expected = np.asarray(expected)
-    assert actual.shape == expected.shape, (
-        f"{op}: shape {actual.shape} != expected {expected.shape}"
-    )
-    tol = TOLERANCES[np.dtype(expected.dtype)]
-    err = np.abs(actual - expected) - tol["rtol"] * np.abs(expected)
-    if expected.size and not np.all(err <= tol["atol"]):
-        worst = np.unravel_index(int(np.nanargmax(np.where(np.isnan(err), np.inf, err))), err.shape)
-        raise AssertionError(
-            f"{op}: shape {expected.shape}, worst index {tuple(int(i) for i in worst)}: "
-            f"got {actual[worst]!r}, expected {expected[worst]!r} ({tol})"
-        )
+    """compare.assert_close with this suite's table, chosen by the expected dtype."""
+    _compare(actual, expected, op, TOLERANCES[np.asarray(expected).dtype])
 
 
 @pytest.fixture
