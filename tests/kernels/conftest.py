@@ -14,6 +14,8 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+from cuda_emu import compiler_missing, emulated_cupy
+from minillm.kernels import registry
 
 if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
     # the simulator runs each CUDA thread as a Python thread and its barriers wait on GIL
@@ -79,3 +81,14 @@ def ptx_compiler(monkeypatch):
         device = SimpleNamespace(compute_capability=(9, 0))
         monkeypatch.setattr(numba.cuda.dispatcher, "get_current_device", lambda: device)
     return lambda fn, sig: cuda.compile_ptx(fn, sig, cc=(9, 0))
+
+
+@pytest.fixture
+def cupy_emu(monkeypatch):
+    """registry("cupy", op) with CuPy replaced by the CPU emulator of cuda_emu.py (the real .cu
+    sources and host code); skips, with the reason, where g++ is missing."""
+    reason = compiler_missing()
+    if reason:
+        pytest.skip(reason)
+    emulated_cupy(monkeypatch)
+    return lambda op: registry("cupy", op)

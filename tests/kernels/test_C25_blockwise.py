@@ -4,18 +4,7 @@ CUDA C sources), against the NumPy reference."""
 
 import numpy as np
 import pytest
-from cuda_emu import compiler_missing, emulated_cupy
 from kernel_cases import check_attention, check_matmul
-from minillm.kernels import registry
-
-
-@pytest.fixture
-def cupy_emu(monkeypatch):
-    reason = compiler_missing()
-    if reason:
-        pytest.skip(reason)
-    emulated_cupy(monkeypatch)
-    return lambda op: registry("cupy", op)
 
 
 @pytest.mark.parametrize("version", ["v2_smem_tiles", "v3_reg_block_2d"])

@@ -4,7 +4,7 @@ NumPy reference. Sizes cross every tile edge at the versions' real block sizes."
 
 import numpy as np
 import pytest
-from cuda_emu import EmuKernel, build, compiler_missing, emulated_cupy
+from cuda_emu import EmuKernel, build
 from kernel_cases import (
     check_attention,
     check_cross_entropy,
@@ -14,16 +14,6 @@ from kernel_cases import (
     check_softmax,
 )
 from minillm.kernels import registry
-
-
-@pytest.fixture
-def cupy_emu(monkeypatch):
-    reason = compiler_missing()
-    if reason:
-        pytest.skip(reason)
-    emulated_cupy(monkeypatch)
-    return lambda op: registry("cupy", op)
-
 
 MATMUL_CASES = [
     ((1, 1), (1, 1)),
