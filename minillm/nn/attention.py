@@ -59,7 +59,7 @@ class MultiHeadAttention(Module):
         self.attn_drop = Dropout(dropout)  # owns the generator for attention-weight dropout
 
     def _heads(self, x, B, T):
-        return x.reshape(B, T, self.n_heads, self.d_k).transpose(0, 2, 1, 3)  # (B,T,C)->(B,H,T,D)
+        return x.reshape(B, T, self.n_heads, self.d_k).permute(0, 2, 1, 3)  # (B,T,C)->(B,H,T,D)
 
     def forward(
         self, x_q, x_kv=None, attn_mask=None, is_causal=False, cache=None, return_weights=False
@@ -104,7 +104,7 @@ class MultiHeadAttention(Module):
             rng=self.attn_drop.rng,
         )
         out, weights = out if return_weights else (out, None)
-        y = out.transpose(0, 2, 1, 3).reshape(B, T, self.d_model)  # (B,H,T,D) -> (B,T,C)
+        y = out.permute(0, 2, 1, 3).reshape(B, T, self.d_model)  # (B,H,T,D) -> (B,T,C)
         y = self.W_o(y)  # (B, T, C)
         return (y, weights) if return_weights else y
 

@@ -52,7 +52,7 @@ class _Recurrent(Module):
         if x.ndim != 3 or x.shape[-1] != I:
             layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
             raise ValueError(f"{name}: expected input {layout} with input_size={I}, got {x.shape}")
-        x = x if self.batch_first else x.transpose(1, 0, 2)  # (T, B, I) -> (B, T, I)
+        x = x if self.batch_first else x.transpose(0, 1)  # (T, B, I) -> (B, T, I)
         B, T = x.shape[0], x.shape[1]
         if T == 0:
             raise ValueError(f"{name}: the input has no time steps (shape {x.shape})")
@@ -69,7 +69,7 @@ class _Recurrent(Module):
             xs = hs
             finals.append(state)
         y = stack(xs, axis=1)  # T x (B, H) -> (B, T, H)
-        y = y if self.batch_first else y.transpose(1, 0, 2)  # (B, T, H) -> (T, B, H)
+        y = y if self.batch_first else y.transpose(0, 1)  # (B, T, H) -> (T, B, H)
         return y, self._final(finals)
 
     def extra_repr(self):

@@ -6,7 +6,7 @@ from . import primitives as _P  # noqa: E402
 from . import primitives_shape as _S  # noqa: E402
 from .backend import array_module
 from .gradcheck import gradcheck
-from .graph import is_grad_enabled, no_grad
+from .graph import is_grad_enabled, no_grad, set_grad_enabled
 from .tensor import Tensor, concatenate, matmul, stack, where
 
 PRIMITIVES = {
@@ -27,6 +27,7 @@ __all__ = [
     "is_grad_enabled",
     "matmul",
     "no_grad",
+    "set_grad_enabled",
     "stack",
     "where",
 ]

@@ -8,30 +8,47 @@ Semantics (PyTorch's, documented in docs/autograd.md):
 """
 
 import contextlib
+import threading
 
 
-class _GradMode:
-    """Whether new ops record a graph. One flag per process, like torch.is_grad_enabled()."""
+class _GradMode(threading.local):
+    """Whether new ops record a graph: one flag per thread, as PyTorch's grad mode is thread-local
+    ("a thread's grad mode does not affect other threads"). A new thread starts enabled."""
 
     enabled = True
 
 
+_mode = _GradMode()
+
+
 def is_grad_enabled() -> bool:
-    return _GradMode.enabled
+    """True when ops made in this thread record a graph (torch.is_grad_enabled)."""
+    return _mode.enabled
+
+
+def set_grad_enabled(mode: bool) -> None:
+    """Turn graph recording on or off for this thread (torch.set_grad_enabled as a function)."""
+    _mode.enabled = bool(mode)
 
 
 class no_grad(contextlib.ContextDecorator):
-    """Context manager / decorator: ops inside build no graph (inference, optimizer updates)."""
+    """Context manager / decorator: ops inside build no graph (inference, optimizer updates).
+
+    The flag is per thread: a no_grad block in one thread (a server request, a generator running
+    there) never turns off recording in another."""
 
     def __init__(self):
-        self.prev = []  # a stack: one decorator instance may be entered again (recursion)
+        # a stack per thread: one decorator instance may be entered again (recursion), and from
+        # two threads at once
+        self._local = threading.local()
 
     def __enter__(self):
-        self.prev.append(_GradMode.enabled)
-        _GradMode.enabled = False
+        stack = self._local.__dict__.setdefault("prev", [])
+        stack.append(_mode.enabled)
+        _mode.enabled = False
 
     def __exit__(self, *exc):
-        _GradMode.enabled = self.prev.pop()
+        _mode.enabled = self._local.prev.pop()
         return False
 
 

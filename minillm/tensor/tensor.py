@@ -210,9 +210,23 @@ class Tensor:
         except ValueError as e:
             raise ValueError(f"reshape: cannot view shape {self.shape} as {tuple(shape)}") from e
 
-    def transpose(self, *axes):
-        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        return self._unary(S.transpose_forward, S.transpose_backward, "transpose", axes or None)
+    def permute(self, *dims):
+        """The axes reordered: out.shape[i] = self.shape[dims[i]] (torch.permute, np.transpose)."""
+        dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+        if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
+            raise ValueError(f"permute: dims {tuple(dims)} are not a permutation of {self.ndim} axes")
+        return self._unary(S.transpose_forward, S.transpose_backward, "transpose", tuple(dims))
+
+    def transpose(self, dim0=None, dim1=None):
+        """Swap two axes, as torch.transpose(dim0, dim1); with no arguments reverse them all
+        (NumPy's .T). For any other reordering use permute."""
+        if dim0 is None and dim1 is None:
+            return self._unary(S.transpose_forward, S.transpose_backward, "transpose", None)
+        if dim0 is None or dim1 is None:
+            raise TypeError("transpose: give both dim0 and dim1 (or neither, to reverse the axes)")
+        dims = list(range(self.ndim))
+        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+        return self.permute(dims)
 
     def __getitem__(self, index):
         if isinstance(index, tuple):

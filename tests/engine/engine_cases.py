@@ -121,7 +121,7 @@ CASES = [
     case("reshape", "merge", lambda a: a.reshape(5, 12), normal(3, 4, 5)),
     case("reshape", "flatten", lambda a: a.reshape(-1), normal(2, 3)),
     case("transpose", "reverse", lambda a: a.T, normal(3, 5)),
-    case("transpose", "permute", lambda a: a.transpose(2, 0, 1), normal(2, 3, 4)),
+    case("transpose", "permute", lambda a: a.permute(2, 0, 1), normal(2, 3, 4)),
     case("getitem", "slices", lambda a: a[1:, ::2], normal(4, 5)),
     case("getitem", "repeated_ints", lambda a: a[REPEATED], normal(4, 3)),
     case("getitem", "int_and_slice", lambda a: a[np.array([[1, 1], [0, 2]]), 1:3], normal(3, 4)),

@@ -91,7 +91,7 @@ def cross_entropy_prim(z, y, ignore_index=-100, reduction="mean"):
 def attention_prim(q, k, v, allowed=None, float_mask=None, scale=None):
     """F5: softmax(Q K^T / sqrt(d_k) + mask) V, with a boolean mask applied as -inf scores"""
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    s = (q @ k.transpose(0, 1, 3, 2)) * scale  # (B, H, T, S)
+    s = (q @ k.transpose(-2, -1)) * scale  # (B, H, T, S)
     if float_mask is not None:
         s = s + float_mask
     if allowed is not None:

@@ -78,7 +78,7 @@ OURS = {
     "sum": lambda a, dim=None, keepdim=False: a.sum(None if dim is None else tuple(dim), keepdim),
     "max": lambda a, dim=None, keepdim=False: a.max(dim, keepdim),
     "reshape": lambda a, shape: a.reshape(shape),
-    "transpose": lambda a, dims: a.transpose(dims),
+    "transpose": lambda a, dims: a.permute(dims),
     "where": lambda cond, a, b: where(cond, a, b),
     "concatenate": lambda *ts, dim: concatenate(ts, axis=dim),
     "stack": lambda *ts, dim: stack(ts, axis=dim),
