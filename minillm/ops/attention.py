@@ -8,9 +8,13 @@ from . import dispatch as _dispatch
 
 
 def causal_mask(T, S, xp):
-    """(T, S) boolean, True where query i may attend key j: j <= i (top-left aligned, as PyTorch's
-    is_causal; with a KV cache the caller passes an explicit mask instead)."""
-    return xp.tril(xp.ones((T, S), dtype=bool))  # (T, S)
+    """(T, S) boolean, True where query i may attend key j: j <= i + (S - T).
+
+    Bottom-right aligned: the T queries are the *last* T of the S positions (a KV cache, or
+    prefix rows before the keys), so the last query sees every key. For T == S this is the usual
+    lower triangle. Deviation: torch's scaled_dot_product_attention aligns is_causal top-left
+    when T != S (query i sees keys 0..i); flash-attention >= 2.1 aligns bottom-right, as we do."""
+    return xp.tril(xp.ones((T, S), dtype=bool), k=S - T)  # (T, S)
 
 
 def attention_forward(
@@ -70,6 +74,16 @@ def attention_backward(dO, cache):
     return dQ, dK, dV
 
 
+def combine_masks(allowed, attn_mask):
+    """A boolean "may attend" mask and an optional user mask as one mask: boolean masks are
+    and-ed; a float mask keeps its values where allowed and gets -inf elsewhere."""
+    if attn_mask is None:
+        return allowed
+    if attn_mask.dtype == bool:
+        return allowed & attn_mask  # (..., T, S)
+    return array_module(attn_mask).where(allowed, attn_mask, -array_module(attn_mask).inf)
+
+
 def check_attention_shapes(q, k, v, attn_mask):
     if q.ndim < 2 or k.ndim != q.ndim or v.ndim != q.ndim:
         raise ValueError(
@@ -105,6 +119,9 @@ def scaled_dot_product_attention(
     alpha an array (B, H, T, S) without gradient, for plots (C24)."""
     mask = attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask
     check_attention_shapes(q.data, k.data, v.data, mask)
+    T, S = q.shape[-2], k.shape[-2]
+    if is_causal and T != S:  # the kernels align is_causal top-left: pass an explicit mask
+        mask, is_causal = combine_masks(causal_mask(T, S, array_module(q.data)), mask), False
     if dropout_p > 0.0 and rng is None:
         rng = array_module(q.data).random.default_rng()
     fwd, bwd = _dispatch.attention_pair(
