@@ -206,7 +206,8 @@ FMASK = np.random.default_rng(11).standard_normal((5, 6))
     "name,kwargs,prim_kwargs",
     [
         ("plain", {}, {}),
-        ("causal", {"is_causal": True}, {"allowed": np.tril(np.ones((5, 6), dtype=bool))}),
+        # 5 queries, 6 keys: bottom-right aligned, query i sees keys 0..i+1
+        ("causal", {"is_causal": True}, {"allowed": np.tril(np.ones((5, 6), dtype=bool), k=1)}),
         ("bool_mask", {"attn_mask": MASK}, {"allowed": MASK}),
         ("float_mask", {"attn_mask": FMASK}, {"float_mask": FMASK}),
         ("scale", {"scale": 0.37}, {"scale": 0.37}),

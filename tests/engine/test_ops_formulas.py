@@ -75,7 +75,8 @@ def test_F5_attention_matches_loop(T, S, causal):
     rng = np.random.default_rng(T * 10 + S)
     q, k, v = (rng.standard_normal(s) for s in ((2, 3, T, 4), (2, 3, S, 4), (2, 3, S, 5)))
     o, _ = attention_forward(q, k, v, is_causal=causal)
-    allowed = np.tril(np.ones((T, S), dtype=bool)) if causal else np.ones((T, S), dtype=bool)
+    # bottom-right aligned: the T queries are the last T of S positions (ops.causal_mask)
+    allowed = np.tril(np.ones((T, S), dtype=bool), k=S - T) if causal else np.ones((T, S), bool)
     np.testing.assert_allclose(o, attention_loop(q, k, v, allowed), rtol=1e-12, atol=1e-14)
 
 

@@ -4,7 +4,7 @@ and backward on float32 inputs and hold every output against the NumPy reference
 import numpy as np
 from kernel_check import assert_close, f64, rand
 
-from minillm.ops.attention import attention_backward, attention_forward
+from minillm.ops.attention import attention_backward, attention_forward, combine_masks
 from minillm.ops.cross_entropy import cross_entropy_backward, cross_entropy_forward
 from minillm.ops.gelu import gelu_backward, gelu_forward
 from minillm.ops.layer_norm import layer_norm_backward, layer_norm_forward
@@ -107,7 +107,13 @@ def check_attention(pair, rng, B, H, T, S, D, causal=False, mask_shape=None, dea
     q, k, v = rand(rng, B, H, T, D), rand(rng, B, H, S, D), rand(rng, B, H, S, D)
     mask = make_mask(rng, mask_shape, dead_row)
     o, cache = pair(q, k, v, attn_mask=mask, is_causal=causal)
-    ref_o, ref_cache = attention_forward(f64(q), f64(k), f64(v), mask, causal)
+    # the kernels align is_causal top-left (torch's convention); the reference aligns it
+    # bottom-right, and its Tensor wrapper hands the kernels an explicit mask when T != S. So the
+    # kernels' is_causal is held to the reference given the top-left lower triangle as a mask.
+    ref_mask, ref_causal = mask, causal
+    if causal and T != S:
+        ref_mask, ref_causal = combine_masks(np.tril(np.ones((T, S), dtype=bool)), mask), False
+    ref_o, ref_cache = attention_forward(f64(q), f64(k), f64(v), ref_mask, ref_causal)
     what = f"q {(B, H, T, D)} k {(B, H, S, D)} causal={causal} mask={mask_shape}"
     assert_close(o, ref_o, "attention", "o", what)
     do = rand(rng, B, H, T, D)
