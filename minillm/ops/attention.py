@@ -29,48 +29,46 @@ def attention_forward(
     Deviation: a query whose keys are all masked gets alpha = 0 and output 0 (PyTorch gives NaN)."""
     xp = array_module(q)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    scores = q @ xp.swapaxes(k, -1, -2)  # (B, H, T, S); the steps below work on it in place
-    scores *= q.dtype.type(scale)
-    allowed = causal_mask(q.shape[-2], k.shape[-2], xp) if is_causal else None
+    scores = (q @ xp.swapaxes(k, -1, -2)) * q.dtype.type(scale)  # (B, H, T, S) e_ij / sqrt(d_k)
+    allowed = causal_mask(q.shape[-2], k.shape[-2], xp) if is_causal else None  # (T, S)
     if attn_mask is not None and attn_mask.dtype == bool:
         allowed = attn_mask if allowed is None else (allowed & attn_mask)
     elif attn_mask is not None:  # in the scores' dtype: a float64 mask must not promote float32
-        scores += attn_mask.astype(scores.dtype, copy=False)
+        scores = scores + attn_mask.astype(scores.dtype, copy=False)  # (B, H, T, S)
     if allowed is not None:
-        xp.copyto(scores, -xp.inf, where=~allowed)  # (B, H, T, S) masked scores = -inf
+        scores = xp.where(allowed, scores, -xp.inf)  # (B, H, T, S) masked scores = -inf
     m = scores.max(axis=-1, keepdims=True)  # (B, H, T, 1)
     m = xp.where(xp.isfinite(m), m, 0)  # all-masked row: keep exp(-inf - 0) = 0
-    scores -= m
-    P = xp.exp(scores, out=scores)  # (B, H, T, S) unnormalised
-    z = P.sum(axis=-1, keepdims=True)  # (B, H, T, 1)
-    z[z == 0] = 1  # all-masked rows stay 0
-    P /= z  # (B, H, T, S) alpha
-    Pd = P
+    e = xp.exp(scores - m)  # (B, H, T, S)
+    z = e.sum(axis=-1, keepdims=True)  # (B, H, T, 1)
+    P = e / xp.where(z == 0, 1, z)  # (B, H, T, S) alpha_ij; all-masked rows stay 0
+    Pd = P  # P' = P after dropout
     if dropout_p > 0.0:
         keep = xp.asarray(rng.random(P.shape) >= dropout_p)  # (B, H, T, S)
-        Pd = P * keep * P.dtype.type(1.0 / (1.0 - dropout_p))
+        Pd = P * keep * P.dtype.type(1.0 / (1.0 - dropout_p))  # (B, H, T, S)
     O = Pd @ v  # (B, H, T, D)
     return O, (q, k, v, P, Pd, scale, dropout_p)
 
 
 def attention_backward(dO, cache):
-    """dV = P'^T dO;  dP' = dO V^T;  dP = dP' * dropout mask;  dS = P * (dP - rowsum(dP * P));
-    dQ = dS K * scale;  dK = dS^T Q * scale   (P' = P after dropout)"""
+    """With S = Q K^T scale (+ mask), P = softmax(S), P' = P after dropout, O = P' V:
+
+    (1) dV = P'^T dO
+    (2) dP = (dO V^T) * dropout mask / (1 - p)      (= dO V^T without dropout)
+    (3) dS = P * (dP - rowsum(dP * P))              (softmax_backward, row by row)
+    (4) dQ = dS K * scale
+    (5) dK = dS^T Q * scale
+    Masked entries have P = 0, so dS = 0 there and no gradient reaches their q or k."""
     q, k, v, P, Pd, scale, dropout_p = cache
     xp = array_module(dO)
-    dV = xp.swapaxes(Pd, -1, -2) @ dO  # (B, H, S, D)
+    dV = xp.swapaxes(Pd, -1, -2) @ dO  # (1) (B, H, S, D)
     dP = dO @ xp.swapaxes(v, -1, -2)  # (B, H, T, S)
     if dropout_p > 0.0:
-        dP *= Pd / xp.where(P == 0, 1, P)  # the dropout mask times 1/(1-p)
-    row = xp.einsum("...ij,...ij->...i", dP, P)[..., None]  # (B, H, T, 1) rowsum(dP * P)
-    dP -= row
-    dS = dP
-    dS *= P  # (B, H, T, S)
+        dP = dP * (Pd / xp.where(P == 0, 1, P))  # (2) the dropout mask times 1/(1-p)
+    dS = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # (3) (B, H, T, S)
     s = q.dtype.type(scale)
-    dQ = dS @ k  # (B, H, T, D)
-    dQ *= s
-    dK = xp.swapaxes(dS, -1, -2) @ q  # (B, H, S, D)
-    dK *= s
+    dQ = (dS @ k) * s  # (4) (B, H, T, D)
+    dK = (xp.swapaxes(dS, -1, -2) @ q) * s  # (5) (B, H, S, D)
     return dQ, dK, dV
 
 

@@ -37,8 +37,8 @@ def cross_entropy_forward(logits, targets, ignore_index=-100, reduction="mean"):
     m = logits.max(axis=1, keepdims=True)  # (N, 1)
     e = xp.exp(logits - m)  # (N, V)
     z = e.sum(axis=1, keepdims=True)  # (N, 1)
-    rows = xp.arange(logits.shape[0])
-    nll = (xp.log(z[:, 0]) + m[:, 0] - logits[rows, safe]) * valid  # (N,)
+    lse = xp.log(z[:, 0]) + m[:, 0]  # (N,) logsumexp(z_n)
+    nll = (lse - logits[xp.arange(logits.shape[0]), safe]) * valid  # (N,) l_n, 0 where ignored
     n = valid.sum()
     if reduction == "mean":
         loss = nll.sum() / n
@@ -48,14 +48,17 @@ def cross_entropy_forward(logits, targets, ignore_index=-100, reduction="mean"):
 
 
 def cross_entropy_backward(dloss, cache):
-    """dz_n = (softmax(z_n) - onehot(y_n)) * dl_n, zero for ignored rows (divided by the count
-    of non-ignored rows for "mean")."""
+    """dl_n/dz_n = softmax(z_n) - onehot(y_n), from l_n = logsumexp(z_n) - z_{n, y_n}:
+
+    (1) w_n  = dl_n (/ n_valid for "mean"), 0 for an ignored row  (the upstream weight of row n)
+    (2) dz_n = w_n * softmax(z_n)                                    (through logsumexp)
+    (3) dz_{n, y_n} -= w_n                                           (through -z_{n, y_n})"""
     p, safe, valid, n, reduction = cache
     xp = array_module(p)
-    scale = dloss / n if reduction == "mean" else dloss
-    scale = xp.asarray(scale, dtype=p.dtype) * valid  # (N,) or scalar * (N,)
-    dz = p * scale[:, None]  # (N, V)
-    dz[xp.arange(p.shape[0]), safe] -= scale
+    w = dloss / n if reduction == "mean" else dloss
+    w = xp.asarray(w, dtype=p.dtype) * valid  # (1) (N,)
+    dz = p * w[:, None]  # (2) (N, V)
+    dz[xp.arange(p.shape[0]), safe] -= w  # (3)
     return dz
 
 

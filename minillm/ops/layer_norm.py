@@ -6,50 +6,48 @@ from . import dispatch as _dispatch
 
 
 def layer_norm_forward(x, gamma, beta, eps=1e-5):
-    """y = (x - mu) / sqrt(sigma^2 + eps) * gamma + beta, mu and sigma^2 over the last axis.
+    """y = (x - mu) / sqrt(sigma^2 + eps) * gamma + beta, mu and sigma^2 over the last axis (C14)
 
-    Deviation: none from Ba et al.; stated because sources differ: the variance is the biased one
-    (divide by C) and eps sits inside the sqrt (PyTorch), not `std + eps` (Annotated Transformer).
-    gamma or beta may be None (no affine scale / no bias)."""
+    Shapes: x (..., C), gamma and beta (C,) or None (no gain / no bias) -> y (..., C).
+    Returns (y, cache), cache = (x, gamma, mean, rstd, has_beta); the kernels keep mean at [2] and
+    rstd at [3] too, and their tests compare both.
+    Deviation: none from Ba et al.; stated because sources differ: the variance is the biased
+    one (divide by C) and eps sits inside the sqrt (PyTorch), not `std + eps` (Annotated
+    Transformer)."""
     xp = array_module(x)
-    C = x.shape[-1]
-    mean = x.mean(axis=-1, keepdims=True)  # (..., 1)
-    y = x - mean  # (..., C) centred; the in-place steps below reuse this one array
-    var = xp.einsum("...i,...i->...", y, y)[..., None]  # (..., 1) sum of squares, no temporary
-    var *= 1.0 / C
-    var += eps
-    rstd = xp.sqrt(var, out=var)
-    xp.reciprocal(rstd, out=rstd)  # (..., 1)
-    y *= rstd  # (..., C) x_hat
+    mean = x.mean(axis=-1, keepdims=True)  # (..., 1) mu
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)  # (..., 1) sigma^2, biased
+    rstd = 1.0 / xp.sqrt(var + eps)  # (..., 1) 1 / sqrt(sigma^2 + eps)
+    xhat = (x - mean) * rstd  # (..., C) x_hat, zero mean and unit variance per row
+    y = xhat
     if gamma is not None:
-        y *= gamma
+        y = y * gamma  # (..., C)
     if beta is not None:
-        y += beta
+        y = y + beta  # (..., C)
     return y, (x, gamma, mean, rstd, beta is not None)
 
 
 def layer_norm_backward(dy, cache):
-    """x_hat = (x - mu) rstd;  dbeta = sum dy;  dgamma = sum dy x_hat;  g = dy gamma
-    dx = rstd * (g - mean(g) - x_hat * mean(g x_hat))      (means over the last axis)"""
+    """With x_hat = (x - mu) rstd, rows = every axis but the last, means over the last axis:
+
+    (1) dbeta  = sum_rows dy
+    (2) dgamma = sum_rows dy * x_hat
+    (3) dx_hat = dy * gamma
+    (4) dx     = rstd * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat))
+
+    (4) is llm.c's `dx = dnorm - mean(dnorm) - norm * mean(dnorm * norm)`, times rstd: the two
+    means are the paths through mu and through sigma^2. Returns (dx, dgamma, dbeta), None for an
+    absent parameter."""
     x, gamma, mean, rstd, has_beta = cache
-    xp = array_module(x)
-    C = x.shape[-1]
-    xhat = x - mean  # (..., C)
-    xhat *= rstd
-    lead = tuple(range(x.ndim - 1))
-    dbeta = dy.sum(axis=lead) if has_beta else None
-    dgamma = (
-        None if gamma is None else xp.einsum("ni,ni->i", dy.reshape(-1, C), xhat.reshape(-1, C))
-    )
-    g = dy * gamma if gamma is not None else dy.copy()  # (..., C)
-    g_mean = g.mean(axis=-1, keepdims=True)  # (..., 1)
-    gx_mean = xp.einsum("...i,...i->...", g, xhat)[..., None]  # (..., 1)
-    gx_mean *= 1.0 / C
-    xhat *= gx_mean
-    g -= g_mean
-    g -= xhat
-    g *= rstd
-    return g, dgamma, dbeta
+    xhat = (x - mean) * rstd  # (..., C) recomputed: the cache keeps x, not x_hat
+    rows = tuple(range(x.ndim - 1))
+    dbeta = dy.sum(axis=rows) if has_beta else None  # (1) (C,)
+    dgamma = (dy * xhat).sum(axis=rows) if gamma is not None else None  # (2) (C,)
+    dxhat = dy * gamma if gamma is not None else dy  # (3) (..., C)
+    dxhat_mean = dxhat.mean(axis=-1, keepdims=True)  # (..., 1) through mu
+    dxhat_xhat_mean = (dxhat * xhat).mean(axis=-1, keepdims=True)  # (..., 1) through sigma^2
+    dx = rstd * (dxhat - dxhat_mean - xhat * dxhat_xhat_mean)  # (4) (..., C)
+    return dx, dgamma, dbeta
 
 
 def layer_norm(x: Tensor, gamma=None, beta=None, eps=1e-5) -> Tensor:

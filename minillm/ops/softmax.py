@@ -8,19 +8,18 @@ from . import dispatch as _dispatch
 def softmax_forward(x, axis=-1):
     """s_i = exp(x_i - max x) / sum_j exp(x_j - max x)   (F17, max-subtracted)"""
     xp = array_module(x)
-    s = x - x.max(axis=axis, keepdims=True)  # (..., N) shift for stability
-    xp.exp(s, out=s)  # in place: one (..., N) array for the whole forward
-    s /= s.sum(axis=axis, keepdims=True)
+    e = xp.exp(x - x.max(axis=axis, keepdims=True))  # (..., N) shift for stability
+    s = e / e.sum(axis=axis, keepdims=True)  # (..., N)
     return s, s
 
 
 def softmax_backward(dout, s, axis=-1):
-    """dx = s * (dout - sum(dout * s))"""
-    dx = dout * s  # (..., N), reused for the result
-    c = dx.sum(axis=axis, keepdims=True)  # (..., 1)
-    array_module(dx).subtract(dout, c, out=dx)
-    dx *= s
-    return dx
+    """dx_i = sum_j (ds_j/dx_i) dout_j with ds_j/dx_i = s_j ([i = j] - s_i):
+
+    (1) dout_i s_i              (the diagonal)
+    (2) - s_i sum_j dout_j s_j  (every output's share of the normaliser)
+    dx = s * (dout - sum(dout * s))"""
+    return s * (dout - (dout * s).sum(axis=axis, keepdims=True))  # (1) + (2), (..., N)
 
 
 def log_softmax_forward(x, axis=-1):
