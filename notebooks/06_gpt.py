@@ -39,9 +39,9 @@ SMALL = os.environ.get("MINILLM_SMALL", "0") == "1"
 PRESET = "shakespeare-char"  # nanoGPT's CPU baby GPT: 4 layers x 4 heads x 128, block 64
 if SMALL:  # a smaller model for a short run
     OVERRIDES = dict(
-        n_layer=2,
-        n_head=2,
-        n_embd=48,
+        n_layers=2,
+        n_heads=2,
+        d_model=48,
         block_size=32,
         batch_size=8,
         max_iters=80,
@@ -88,7 +88,7 @@ from minillm.train import TrainConfig, apply_overrides, load_preset, prepare_dat
 cfg = apply_overrides(TrainConfig(), load_preset(PRESET), "preset")
 cfg = apply_overrides(cfg, {**OVERRIDES, "out_dir": str(WORK / "gpt"), "progress": False})
 tok, corpus = prepare_data(cfg)
-V, C, L = tok.vocab_size, cfg.n_embd, cfg.n_layer
+V, C, L = tok.vocab_size, cfg.d_model, cfg.n_layers
 model = GPT(cfg.model_config(V), seed=cfg.seed)
 print(cfg.model_config(V))
 print(corpus, f"; {model.num_params():,} parameters (without the position table)")
@@ -233,7 +233,7 @@ plt.show()
 # %%
 from minillm.train import accumulate_gradients
 
-tiny = GPT(GPTConfig(vocab_size=V, block_size=16, n_layer=2, n_head=2, n_embd=24), seed=3)
+tiny = GPT(GPTConfig(vocab_size=V, block_size=16, n_layers=2, n_heads=2, d_model=24), seed=3)
 for p in tiny.parameters():
     p.data = p.data.astype(np.float64)
 rng = np.random.default_rng(4)
@@ -350,9 +350,9 @@ es_cfg = replace(
     cfg,
     out_dir=str(WORK / "early-stopping"),
     dataset=str(tiny_text),
-    n_layer=2,
-    n_head=2,
-    n_embd=64,
+    n_layers=2,
+    n_heads=2,
+    d_model=64,
     block_size=32,
     batch_size=16,
     max_iters=ES_STEPS,

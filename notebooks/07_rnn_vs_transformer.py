@@ -36,7 +36,7 @@ STEPS = 60 if SMALL else 600  # optimizer steps for each model
 BATCH, BLOCK = (8, 32) if SMALL else (12, 64)  # sequences per batch, characters per sequence
 EVAL_INTERVAL = 20 if SMALL else 100  # steps between loss estimates
 EVAL_ITERS = 2 if SMALL else 10  # batches per split per estimate
-GPT_SHAPE = dict(n_layer=2, n_head=2, n_embd=48) if SMALL else dict(n_layer=4, n_head=4, n_embd=128)
+GPT_SHAPE = dict(n_layers=2, n_heads=2, d_model=48) if SMALL else dict(n_layers=4, n_heads=4, d_model=128)
 LSTM_SHAPE = dict(hidden_size=80, num_layers=1) if SMALL else dict(hidden_size=224, num_layers=2)
 LR, MIN_LR, WARMUP, WEIGHT_DECAY = 2e-3, 2e-4, 10 if SMALL else 50, 0.1
 TIMING_TOKENS = 256 if SMALL else 768  # tokens per step in the sequence-length sweep
@@ -197,7 +197,7 @@ assert growth["LSTM"] > growth["GPT"]  # the recurrence pays for every extra seq
 n_layers = LSTM_SHAPE["num_layers"]
 print(
     f"sequential steps per layer stack at T={BLOCK}: LSTM {BLOCK + n_layers - 1} cell "
-    f"applications (a wavefront over {n_layers} layers), GPT {gpt.config.n_layer} blocks"
+    f"applications (a wavefront over {n_layers} layers), GPT {gpt.config.n_layers} blocks"
 )
 
 # %% [markdown]

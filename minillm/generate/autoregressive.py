@@ -14,13 +14,20 @@ Context longer than block_size (a learned position table has block_size rows):
 So cached and uncached generation agree exactly while the sequence fits in block_size; after that
 the cached model sees between ceil(block_size / 2) and block_size tokens of context instead of
 always block_size (exactness would need a full recomputation every step, the uncached cost).
+
+Models: any registered causal language model (models/registry.py): forward(idx, caches=...,
+last_only=..., attention_mask=...) -> (logits, loss), `context_length`, and `new_caches()` for
+cached generation (a GPT's KV caches, an RNN's hidden state). Grad mode is entered around each
+model call only, never across a `yield`, and model.training is never changed here: call
+model.eval() first, as in PyTorch (load_checkpoint returns an eval-mode model).
 """
 
-import inspect
 import math
+import warnings
 
 import numpy as np
 
+from ..nn import Dropout
 from ..tensor import Tensor, no_grad
 from ..tensor.backend import to_device
 from .sampling import sample_next
@@ -63,61 +70,89 @@ def _check_int(name, value, low):
 
 
 def iter_generate(
-    model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, seed=None, use_cache=True
+    model,
+    idx,
+    max_new_tokens,
+    temperature=1.0,
+    top_k=None,
+    top_p=None,
+    seed=None,
+    use_cache=True,
+    attention_mask=None,
 ):
     """Yield (next_ids (B,), logits (B, V)) for each new token: the logits the model gave at that
     step (before temperature and filtering) and the token drawn from them.
 
-    The model runs in eval mode under no_grad; its training flag is restored afterwards.
-    Models: a GPT (KV cache through `new_caches()` and `caches=`), or a recurrent model whose
-    forward takes `h0=` and `return_state=` (its "cache" is the hidden state, so cached RNN
-    generation reads each token once). A model without `config.block_size` gets its whole
-    context."""
+    attention_mask (B, T) of 1/0 marks left padding of prompts of different lengths (see
+    GPT.forward); each row then samples as it would alone. Each model call runs under no_grad
+    (this thread only); between yields nothing of the process's state is changed, so a suspended
+    or abandoned generator leaves grad mode and model.training as they were."""
     ids = check_arguments(idx, max_new_tokens, temperature, top_k, top_p, None)  # (B, T)
-    kind = _cache_kind(model) if use_cache else "none"
-    block = getattr(getattr(model, "config", None), "block_size", None)
+    mask = _check_mask(attention_mask, ids)  # (B, T) or None
+    if use_cache and not callable(getattr(model, "new_caches", None)):
+        raise TypeError(
+            f"generate: {type(model).__name__} has no new_caches(); pass use_cache=False"
+        )
+    if model.training and any(isinstance(m, Dropout) and m.p > 0 for m in model.modules()):
+        warnings.warn(
+            "generate: the model is in training mode, so dropout is active while sampling; call "
+            "model.eval() first",
+            stacklevel=2,
+        )
+    block = getattr(model, "context_length", None)
     rng = np.random.default_rng(seed)
-    was_training = model.training
-    model.eval()
-    try:
-        with no_grad():
-            sampling = (temperature, top_k, top_p)
-            yield from _steps(model, ids, max_new_tokens, block, rng, sampling, kind)
-    finally:
-        model.train(was_training)
+    return _steps(
+        model, ids, mask, max_new_tokens, block, rng, (temperature, top_k, top_p), use_cache
+    )
 
 
-def _cache_kind(model):
-    """ "kv" (a GPT), "rnn" (hidden state carried), or TypeError when the model has neither."""
-    if hasattr(model, "new_caches"):
-        return "kv"
-    if "return_state" in inspect.signature(model.forward).parameters:
-        return "rnn"
-    raise TypeError(f"generate: {type(model).__name__} has no cache; pass use_cache=False")
+def _check_mask(attention_mask, ids):
+    if attention_mask is None:
+        return None
+    mask = _as_numpy(attention_mask).astype(np.int64)
+    if mask.shape != ids.shape or not np.isin(mask, (0, 1)).all():
+        raise ValueError(
+            f"generate: attention_mask must be 0/1 of the prompt's shape {ids.shape}, got "
+            f"{mask.shape}"
+        )
+    if not mask[:, -1].all():
+        raise ValueError("generate: pad prompts on the left (attention_mask[:, -1] must be 1)")
+    return mask
 
 
-def _crop(ids, n):
-    return ids if n is None else ids[:, -n:]  # (B, <= n) the last n tokens
+def _crop(a, n):
+    return a if a is None or n is None else a[:, -n:]  # (B, <= n) the last n tokens
 
 
-def _steps(model, ids, n_new, block, rng, sampling, kind):
+def _call(model, feed, **kwargs):
+    """One forward under no_grad: (B, V) logits of the last position, as a NumPy array."""
+    with no_grad():
+        logits, _ = model(feed, last_only=True, **kwargs)  # (B, 1, V)
+    return to_device(logits.data[:, -1, :], "cpu")  # (B, V)
+
+
+def _steps(model, ids, mask, n_new, block, rng, sampling, use_cache):
     keep = None if block is None else (block + 1) // 2  # tokens kept when a KV cache is rebuilt
-    state = None  # the KV caches, or the RNN's hidden state
-    last_only = "last_only" in inspect.signature(model.forward).parameters
+    caches = None
     for step in range(n_new):
-        feed = _crop(ids, block) if step == 0 or kind == "none" else ids[:, -1:]  # (B, T')
-        if kind == "kv" and (step == 0 or len(state[0]) + 1 > block):
-            state = model.new_caches()  # the prompt, or a full cache rebuilt (module docstring)
-            feed = feed if step == 0 else _crop(ids, keep)  # (B, <= block)
-        if kind == "kv":
-            logits, _ = model(feed, caches=state, last_only=True)  # (B, 1, V)
-        elif kind == "rnn":
-            logits, _, state = model(feed, h0=state, return_state=True)  # (B, T', V)
+        extra = {}
+        if not use_cache:
+            feed, m = _crop(ids, block), _crop(mask, block)  # (B, <= block)
+        elif step == 0 or (block is not None and caches[0].position + 1 > block):
+            n = block if step == 0 else keep  # the prompt, or a full cache rebuilt (docstring)
+            caches = model.new_caches()
+            feed, m = _crop(ids, n), _crop(mask, n)  # (B, <= block)
         else:
-            logits, _ = model(feed, last_only=True) if last_only else model(feed)  # (B, T', V)
-        logits = to_device(logits.data[:, -1, :], "cpu")  # (B, V)
+            feed, m = ids[:, -1:], _crop(mask, caches[0].position + 1)  # (B, 1)
+        if use_cache:
+            extra["caches"] = caches
+        if m is not None:
+            extra["attention_mask"] = m
+        logits = _call(model, feed, **extra)  # (B, V)
         nxt = sample_next(logits, rng, *sampling)  # (B,)
         ids = np.concatenate([ids, nxt[:, None]], axis=1)  # (B, T + 1)
+        if mask is not None:
+            mask = np.concatenate([mask, np.ones_like(nxt)[:, None]], axis=1)  # (B, T + 1)
         yield nxt, logits
 
 
@@ -131,6 +166,7 @@ def generate(
     seed=None,
     stop=None,
     use_cache=True,
+    attention_mask=None,
 ):
     """Extend the prompt idx by up to max_new_tokens sampled tokens; return prompt + new tokens.
 
@@ -140,20 +176,24 @@ def generate(
     seed: seeds the sampling generator (same seed, same text). stop: a token id or a list of ids;
     a row ends when it draws one (the stop id is kept), later positions of that row repeat it,
     and generation ends when every row has stopped.
-    use_cache: KV cache (see the module docstring for contexts longer than block_size)."""
+    use_cache: KV cache (see the module docstring for contexts longer than block_size).
+    attention_mask (B, T): 1 for prompt tokens, 0 for left padding (batched prompts of different
+    lengths); each row is generated as it would be alone."""
     one_row = _as_numpy(idx).ndim == 1
     ids = check_arguments(idx, max_new_tokens, temperature, top_k, top_p, stop)  # (B, T)
     stop_ids = None if stop is None else np.atleast_1d(np.asarray(stop, dtype=np.int64))
     done = np.zeros(ids.shape[0], dtype=bool)  # (B,)
     new = []
-    steps = iter_generate(model, ids, max_new_tokens, temperature, top_k, top_p, seed, use_cache)
+    steps = iter_generate(
+        model, ids, max_new_tokens, temperature, top_k, top_p, seed, use_cache, attention_mask
+    )
     for nxt, _ in steps:
         if stop_ids is not None:
             nxt = np.where(done, stop_ids[0], nxt)  # (B,) finished rows repeat a stop id
             done |= np.isin(nxt, stop_ids)
         new.append(nxt)
         if done.all():
-            steps.close()  # restores the model's training flag
+            steps.close()
             break
     out = np.concatenate([ids] + [n[:, None] for n in new], axis=1)  # (B, T + n)
     return out[0] if one_row else out

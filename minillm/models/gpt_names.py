@@ -33,22 +33,22 @@ TABLE = (
 )
 
 
-def _rows(n_layer):
+def _rows(n_layers):
     """The table with "{i}" filled in for every layer: (minillm names, nanoGPT name, how)."""
     for mine, theirs, how in TABLE:
-        for i in range(n_layer) if "{i}" in mine else (None,):
+        for i in range(n_layers) if "{i}" in mine else (None,):
             m = mine.format(i=i) if i is not None else mine
             t = theirs.format(i=i) if i is not None else theirs
             names = [m.replace("{q,k,v}", s) for s in "qkv"] if how.startswith("qkv") else [m]
             yield names, t, how
 
 
-def to_nanogpt(state: dict, n_layer: int) -> dict:
+def to_nanogpt(state: dict, n_layers: int) -> dict:
     """minillm GPT state dict -> nanoGPT names and layouts (numpy arrays).
 
     A tied model (no lm_head.W) also gets lm_head.weight = wte, as nanoGPT's state dict has it."""
     out = {}
-    for names, theirs, how in _rows(n_layer):
+    for names, theirs, how in _rows(n_layers):
         if not all(n in state for n in names):
             continue
         arrays = [np.asarray(state[n]) for n in names]
@@ -63,10 +63,10 @@ def to_nanogpt(state: dict, n_layer: int) -> dict:
     return {k: np.ascontiguousarray(v) for k, v in out.items()}
 
 
-def from_nanogpt(state: dict, n_layer: int, tie_weights: bool = True) -> dict:
+def from_nanogpt(state: dict, n_layers: int, tie_weights: bool = True) -> dict:
     """nanoGPT state dict (numpy arrays) -> minillm GPT names and layouts."""
     out = {}
-    for names, theirs, how in _rows(n_layer):
+    for names, theirs, how in _rows(n_layers):
         if theirs not in state or (names[0] == "lm_head.W" and tie_weights):
             continue
         a = np.asarray(state[theirs])

@@ -20,12 +20,15 @@ from ..nn import (
 )
 from ..tensor import Tensor, no_grad
 from ..tensor.backend import to_device
+from .config import ModelConfig
 
 
 @dataclass(frozen=True)
-class Seq2SeqConfig:
-    src_vocab_size: int  # V_src, source token ids 0 .. V_src - 1
-    tgt_vocab_size: int  # V, target token ids (and output classes)
+class Seq2SeqConfig(ModelConfig):
+    """The shape of the encoder-decoder Transformer (names from docs/notation.md)."""
+
+    src_vocab_size: int = 13  # V_src, source token ids 0 .. V_src - 1 (13: the reversal task)
+    tgt_vocab_size: int = 13  # V, target token ids (and output classes)
     d_model: int = 64  # C, the width of every token vector
     n_heads: int = 4  # H; d_k = d_model / n_heads (F14)
     d_ff: int = 128  # F, hidden width of the feed-forward sub-layers
@@ -36,6 +39,20 @@ class Seq2SeqConfig:
     norm_first: bool = False  # False: post-LN (the paper); True: pre-LN + final LayerNorms
     activation: str = "relu"  # of the feed-forward sub-layers: "relu" (the paper) or "gelu"
     pad_id: int = 0  # padding id in source and target; masked as a key, ignored by the loss
+
+    def __post_init__(self):
+        self._check_ints("src_vocab_size", "tgt_vocab_size", "d_model", "n_heads", "d_ff",
+                         "n_encoder_layers", "n_decoder_layers", "max_len")  # fmt: skip
+        if self.d_model % self.n_heads != 0:
+            raise ValueError(
+                f"Seq2SeqConfig: d_model={self.d_model} is not divisible by "
+                f"n_heads={self.n_heads} (F14: d_k = d_model / n_heads)"
+            )
+        if self.activation not in ("relu", "gelu"):
+            raise ValueError(
+                f"Seq2SeqConfig: activation must be 'relu' or 'gelu', got {self.activation!r}"
+            )
+        self._check_dropout()
 
 
 class Seq2SeqTransformer(Module):
@@ -48,23 +65,27 @@ class Seq2SeqTransformer(Module):
     with init N(0, 1/d_model), so they enter at unit scale next to the PE; the paper's weight
     tying between embeddings and the output layer is left out (two vocabularies)."""
 
-    def __init__(self, config: Seq2SeqConfig, rng=None):
+    def __init__(self, config: Seq2SeqConfig, seed: int = 0):
         super().__init__()
+        if not isinstance(config, Seq2SeqConfig):
+            raise TypeError(
+                f"Seq2SeqTransformer: config must be a Seq2SeqConfig, got {type(config).__name__}"
+            )
         c = self.config = config
-        rng = rng if rng is not None else np.random.default_rng()
+        rng = np.random.default_rng(seed)
         self.src_embed = Embedding(c.src_vocab_size, c.d_model, rng)
         self.tgt_embed = Embedding(c.tgt_vocab_size, c.d_model, rng)
         for emb in (self.src_embed, self.tgt_embed):
             emb.W.data[...] = rng.normal(0.0, c.d_model**-0.5, emb.W.shape)  # (V, C)
         self.pos = SinusoidalPositionalEncoding(c.d_model, c.max_len)
-        args = (c.d_model, c.n_heads, c.d_ff, c.dropout, c.activation, c.norm_first)
+        args = (c.d_model, c.n_heads, c.d_ff, c.dropout, c.activation)
         self.encoder = TransformerEncoder(
-            lambda: TransformerEncoderLayer(*args, rng=rng),
+            lambda: TransformerEncoderLayer(*args, norm_first=c.norm_first, rng=rng),
             c.n_encoder_layers,
             LayerNorm(c.d_model) if c.norm_first else None,
         )
         self.decoder = TransformerDecoder(
-            lambda: TransformerDecoderLayer(*args, rng=rng),
+            lambda: TransformerDecoderLayer(*args, norm_first=c.norm_first, rng=rng),
             c.n_decoder_layers,
             LayerNorm(c.d_model) if c.norm_first else None,
         )
@@ -84,15 +105,19 @@ class Seq2SeqTransformer(Module):
         x = embedding(ids) * math.sqrt(self.config.d_model)  # (B, T, C)
         return self.pos(x, start)  # (B, T, C)
 
-    def encode(self, src, return_weights=False):
+    @property
+    def context_length(self) -> int:
+        """The longest source or target sequence (rows of the positional table)."""
+        return self.config.max_len
+
+    def encode(self, src):
         """src (B, S) ids -> memory (B, S, C), key mask (B, 1, 1, S) (True = real token)."""
         src = self._ids(src, "src")
         x = self.embed(self.src_embed, src)  # (B, S, C)
         src_mask = to_device((src != self.config.pad_id)[:, None, None, :], x.device)  # (B,1,1,S)
-        out = self.encoder(x, src_mask, False, return_weights)
-        return (*out, src_mask) if return_weights else (out, src_mask)
+        return self.encoder(x, src_mask, False), src_mask
 
-    def decode(self, tgt_in, memory, src_mask, caches=None, start=0, return_weights=False):
+    def decode(self, tgt_in, memory, src_mask, caches=None, start=0):
         """tgt_in (B, T) ids (shifted right, BOS first) -> logits (B, T, V)."""
         tgt_in = self._ids(tgt_in, "tgt_in")
         if tgt_in.shape[0] != memory.shape[0]:
@@ -101,35 +126,30 @@ class Seq2SeqTransformer(Module):
                 f"{memory.shape}"
             )
         y = self.embed(self.tgt_embed, tgt_in, start)  # (B, T, C)
-        h = self.decoder(y, memory, None, src_mask, True, caches, return_weights)  # (B, T, C)
-        h, w = h if return_weights else (h, None)
-        logits = self.out(h)  # (B, T, V)
-        return (logits, w) if return_weights else logits
+        h = self.decoder(y, memory, None, src_mask, True, caches)  # (B, T, C)
+        return self.out(h)  # (B, T, V)
 
-    def forward(self, src, tgt_in, return_weights=False):
-        """src (B, S), tgt_in (B, T) -> logits (B, T, V). With return_weights, also a dict of
-        attention weights (C24): "encoder" [(B, H, S, S)], "decoder_self" [(B, H, T, T)] and
-        "cross" [(B, H, T, S)], one array per layer."""
-        if not return_weights:
-            memory, src_mask = self.encode(src)
-            return self.decode(tgt_in, memory, src_mask)
-        memory, enc_w, src_mask = self.encode(src, return_weights=True)
-        logits, dec_w = self.decode(tgt_in, memory, src_mask, return_weights=True)
-        weights = {
-            "encoder": enc_w,
-            "decoder_self": [w[0] for w in dec_w],
-            "cross": [w[1] for w in dec_w],
-        }
-        return logits, weights
+    def forward(self, src, tgt_in, targets=None):
+        """src (B, S), tgt_in (B, T) -> (logits (B, T, V), loss or None).
+
+        targets (B, T): the next target tokens (tgt_out); the loss is their mean cross-entropy
+        over non-pad positions (F10, F8). The attention weights (C24): nn.record_attention, under
+        the paths "encoder.layers.<l>.self_attn", "decoder.layers.<l>.self_attn" and
+        "decoder.layers.<l>.cross_attn"."""
+        memory, src_mask = self.encode(src)
+        logits = self.decode(tgt_in, memory, src_mask)  # (B, T, V)
+        if targets is None:
+            return logits, None
+        B, T, V = logits.shape
+        tgt_out = self._ids(targets, "targets")
+        if tgt_out.shape != (B, T):
+            raise ValueError(f"Seq2SeqTransformer: targets {tgt_out.shape} != ({B}, {T})")
+        loss = F.cross_entropy(logits.reshape(B * T, V), tgt_out.reshape(-1), self.config.pad_id)
+        return logits, loss
 
     def loss(self, src, tgt_in, tgt_out):
         """Mean cross-entropy of the next target token over non-pad positions (F10, F8)."""
-        logits = self(src, tgt_in)  # (B, T, V)
-        B, T, V = logits.shape
-        tgt_out = self._ids(tgt_out, "tgt_out")
-        if tgt_out.shape != (B, T):
-            raise ValueError(f"Seq2SeqTransformer.loss: tgt_out {tgt_out.shape} != ({B}, {T})")
-        return F.cross_entropy(logits.reshape(B * T, V), tgt_out.reshape(-1), self.config.pad_id)
+        return self(src, tgt_in, tgt_out)[1]
 
     def greedy_decode(self, src, max_len, bos, eos, use_cache=True):
         """y_t = argmax_v p(v | y_<t, src), starting from BOS, until EOS or max_len steps (F11).

@@ -1,30 +1,57 @@
 """Multi-head attention (F19, F14) over scaled dot-product attention (F5), with a KV cache."""
 
+import contextlib
+
 from ..ops import attention as _attn
-from ..tensor import Tensor, concatenate, no_grad
+from ..tensor import Tensor, concatenate
 from ..tensor.backend import array_module
 from .layers import Dropout, Linear
 from .module import Module
 
 
 class KVCache:
-    """Keys and values of the positions seen so far, for one attention layer during generation.
+    """Keys and values one attention layer has seen, for generation and prefix tuning.
 
-    k, v: arrays (B, H, S, D), grown along S by each forward; no gradient flows through them."""
+    k, v: Tensors (B, H, S, D): first the prefix rows (prefix tuning's learned keys/values, which
+    may carry gradients), then one row per token position seen, grown along S by each forward.
+    position: how many token positions have been consumed, i.e. the position index of the next
+    token. It is kept apart from len(cache) (the rows, prefix included), so prefix rows neither
+    shift positions nor count against the context length.
+    Gradients flow through the stored rows when grad mode is on (prefix tuning trains through
+    them); generation runs under no_grad, which builds no graph."""
 
-    def __init__(self):
-        self.k = None
-        self.v = None
+    def __init__(self, prefix=None):
+        self.k = self.v = None
+        self.position = 0
+        self.n_prefix = 0
+        if prefix is not None:
+            k_p, v_p = prefix  # (B, H, P, D) each
+            if k_p.shape != v_p.shape or k_p.ndim != 4:
+                raise ValueError(
+                    f"KVCache: prefix keys and values must both be (B, H, P, D), got "
+                    f"{k_p.shape} and {v_p.shape}"
+                )
+            self.k, self.v, self.n_prefix = k_p, v_p, k_p.shape[-2]
 
     def __len__(self):
         return 0 if self.k is None else self.k.shape[-2]
 
     def extend(self, k: Tensor, v: Tensor):
-        """Append the new positions and return the keys/values of every position so far."""
-        with no_grad():
-            self.k = k if self.k is None else concatenate([self.k, k], axis=-2)  # (B, H, S, D)
-            self.v = v if self.v is None else concatenate([self.v, v], axis=-2)  # (B, H, S, D)
+        """Append the new positions (B, H, T, D) and return the keys/values of every row so far."""
+        if self.k is not None and self.k.shape[0] != k.shape[0]:
+            self.k, self.v = (_expand_batch(t, k.shape[0]) for t in (self.k, self.v))
+        self.k = k if self.k is None else concatenate([self.k, k], axis=-2)  # (B, H, S, D)
+        self.v = v if self.v is None else concatenate([self.v, v], axis=-2)  # (B, H, S, D)
+        self.position += k.shape[-2]
         return self.k, self.v
+
+
+def _expand_batch(t: Tensor, B: int) -> Tensor:
+    """(1, H, P, D) -> (B, H, P, D) through a broadcasting add, so the gradient sums back."""
+    if t.shape[0] != 1:
+        raise ValueError(f"KVCache: prefix batch {t.shape[0]} does not match the input's {B}")
+    zeros = Tensor(array_module(t.data).zeros((B, 1, 1, 1), dtype=t.dtype))  # (B, 1, 1, 1)
+    return t + zeros  # (1, H, P, D) + (B, 1, 1, 1) -> (B, H, P, D)
 
 
 def check_input(x, d_model, who, name="x"):
@@ -39,7 +66,9 @@ class MultiHeadAttention(Module):
 
     The h heads are computed at once: W_q (C, C) holds the h per-head (C, D) projections side by
     side, with d_k = D = d_model / n_heads (F14). Self-attention when x_kv is None, cross-attention
-    (C13) otherwise. Masks follow F.scaled_dot_product_attention: boolean True = may attend.
+    (C13) otherwise. Masks follow F.scaled_dot_product_attention: boolean True = may attend;
+    is_causal is bottom-right aligned (the queries are the last T of the keys).
+    forward always returns y (B, T, C); the attention weights are read with record_attention().
     Deviation from torch.nn.MultiheadAttention: its boolean attn_mask means the opposite (True =
     blocked); ours matches torch's scaled_dot_product_attention."""
 
@@ -57,17 +86,19 @@ class MultiHeadAttention(Module):
         self.W_o = Linear(d_model, d_model, bias, rng)
         self.dropout = dropout
         self.attn_drop = Dropout(dropout)  # owns the generator for attention-weight dropout
+        object.__setattr__(self, "recorder", None)  # a list while record_attention() is on
 
     def _heads(self, x, B, T):
         return x.reshape(B, T, self.n_heads, self.d_k).permute(0, 2, 1, 3)  # (B,T,C)->(B,H,T,D)
 
-    def forward(
-        self, x_q, x_kv=None, attn_mask=None, is_causal=False, cache=None, return_weights=False
-    ):
-        """x_q (B, T, C), x_kv (B, S, C) -> (B, T, C); with return_weights also alpha (B, H, T, S).
+    def forward(self, x_q, x_kv=None, attn_mask=None, is_causal=False, cache=None, extra_kv=None):
+        """x_q (B, T, C), x_kv (B, S, C) -> (B, T, C).
 
-        cache: a KVCache; the new keys/values are appended and the queries attend to all of them
-        (causal masking then lines the last query up with the last key)."""
+        attn_mask broadcasts to (B, H, T, S_tokens), the token keys (cached + new); prefix rows
+        (extra_kv, or a cache's prefix) are always visible and get no mask columns of their own.
+        cache: a KVCache; the new keys/values are appended and the queries attend to all rows.
+        extra_kv: (k_p, v_p), each (B or 1, H, P, D), prepended to the keys and values of this
+        call only (prefix tuning without a cache); gradients flow into them."""
         x_kv = x_q if x_kv is None else x_kv
         attn_mask = attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask
         check_input(x_q, self.d_model, "MultiHeadAttention", "x_q")
@@ -81,18 +112,17 @@ class MultiHeadAttention(Module):
         q = self._heads(self.W_q(x_q), B, T)  # (B, H, T, D)
         k = self._heads(self.W_k(x_kv), B, S)  # (B, H, S, D)
         v = self._heads(self.W_v(x_kv), B, S)  # (B, H, S, D)
+        n_prefix = 0
         if cache is not None:
-            k, v = cache.extend(k, v)  # (B, H, S_past + S, D)
-        S = k.shape[-2]
-        _attn.check_attention_shapes(q.data, k.data, v.data, attn_mask)  # before combining masks
-        if is_causal and S != T:  # queries are the last T of S positions: bottom-right causal mask
-            xp = array_module(q.data)
-            mask = _attn.causal_mask(S, S, xp)[S - T :]  # (T, S)
-            if attn_mask is not None and attn_mask.dtype != bool:  # a float mask: add -inf
-                mask = xp.where(mask, attn_mask, -xp.inf)  # (..., T, S)
-            elif attn_mask is not None:
-                mask = mask & attn_mask  # (..., T, S)
-            attn_mask, is_causal = mask, False
+            n_prefix = cache.n_prefix
+            k, v = cache.extend(k, v)  # (B, H, P + S_past + S, D)
+        if extra_kv is not None:
+            k_p, v_p = (_expand_batch(t, B) if t.shape[0] != B else t for t in extra_kv)
+            n_prefix += k_p.shape[-2]
+            k = concatenate([k_p, k], axis=-2)  # (B, H, P' + S_all, D)
+            v = concatenate([v_p, v], axis=-2)  # (B, H, P' + S_all, D)
+        if n_prefix and attn_mask is not None:
+            attn_mask = _visible_prefix(attn_mask, n_prefix)  # (..., T, P + S_tokens)
         out = _attn.scaled_dot_product_attention(
             q,
             k,
@@ -100,13 +130,44 @@ class MultiHeadAttention(Module):
             attn_mask,
             self.dropout if self.training else 0.0,
             is_causal,
-            return_weights=return_weights,
+            return_weights=self.recorder is not None,
             rng=self.attn_drop.rng,
         )
-        out, weights = out if return_weights else (out, None)
+        if self.recorder is not None:
+            out, weights = out  # weights (B, H, T, S) as an array, for plots (C24)
+            self.recorder.append(weights)
         y = out.permute(0, 2, 1, 3).reshape(B, T, self.d_model)  # (B,H,T,D) -> (B,T,C)
-        y = self.W_o(y)  # (B, T, C)
-        return (y, weights) if return_weights else y
+        return self.W_o(y)  # (B, T, C)
 
     def extra_repr(self):
         return f"d_model={self.d_model}, n_heads={self.n_heads}, d_k={self.d_k}"
+
+
+def _visible_prefix(mask, P):
+    """Prepend P always-visible key columns to a mask (..., T, S): True, or 0 for a float mask."""
+    xp = array_module(mask)
+    fill = xp.ones if mask.dtype == bool else xp.zeros
+    mask = mask if mask.ndim >= 2 else mask.reshape((1,) * (2 - mask.ndim) + mask.shape)
+    cols = fill(mask.shape[:-1] + (P,), dtype=mask.dtype)  # (..., T or 1, P)
+    return xp.concatenate([cols, mask], axis=-1)  # (..., T, P + S)
+
+
+@contextlib.contextmanager
+def record_attention(model: Module):
+    """Record the attention weights of every MultiHeadAttention inside `model`:
+
+        with record_attention(model) as maps:
+            model(idx)
+        maps["blocks.0.self_attn"][0]     # (B, H, T, S) weights of the first call (C24)
+
+    maps: module path -> list of arrays, one per forward call while recording."""
+    maps = {}
+    layers = [(p, m) for p, m in model.named_modules() if isinstance(m, MultiHeadAttention)]
+    try:
+        for path, m in layers:
+            maps[path] = []
+            object.__setattr__(m, "recorder", maps[path])
+        yield maps
+    finally:
+        for _, m in layers:
+            object.__setattr__(m, "recorder", None)

@@ -25,6 +25,7 @@ class TransformerDecoderLayer(Module):
         d_ff,
         dropout=0.0,
         activation="relu",
+        *,
         norm_first=False,
         bias=True,
         eps=1e-5,
@@ -41,48 +42,30 @@ class TransformerDecoderLayer(Module):
         self.drop1 = Dropout(dropout)
         self.drop2 = Dropout(dropout)
 
-    def forward(
-        self,
-        x,
-        memory,
-        tgt_mask=None,
-        memory_mask=None,
-        tgt_is_causal=False,
-        cache=None,
-        return_weights=False,
-    ):
+    def forward(self, x, memory, tgt_mask=None, memory_mask=None, tgt_is_causal=False, cache=None):
         """x (B, T, C), memory (B, S, C) -> (B, T, C).
 
         tgt_mask broadcasts to (B, H, T, T), memory_mask to (B, H, T, S); boolean True = may
         attend (or float, added to the scores). cache: a KVCache for the self-attention, to decode
-        one position at a time. return_weights=True also returns (self_weights (B, H, T, T_seen),
-        cross_weights (B, H, T, S)) as arrays (C24)."""
+        one position at a time. The attention weights: nn.record_attention (C24)."""
         check_input(x, self.d_model, "TransformerDecoderLayer")
         check_input(memory, self.d_model, "TransformerDecoderLayer", "memory")
-        weights = []
-
-        def run(attn, drop, h, kv, mask, causal, c):
-            out = attn(h, kv, mask, causal, c, return_weights)
-            if return_weights:
-                out, w = out
-                weights.append(w)
-            return drop(out)
 
         def sa(h):
-            return run(self.self_attn, self.drop1, h, None, tgt_mask, tgt_is_causal, cache)
+            return self.drop1(self.self_attn(h, None, tgt_mask, tgt_is_causal, cache))
 
         def ca(h):
-            return run(self.cross_attn, self.drop2, h, memory, memory_mask, False, None)
+            return self.drop2(self.cross_attn(h, memory, memory_mask))
 
         if self.norm_first:
-            x = x + sa(self.norm1(x))
-            x = x + ca(self.norm2(x))
-            x = x + self.ff(self.norm3(x))
+            x = x + sa(self.norm1(x))  # (B, T, C)
+            x = x + ca(self.norm2(x))  # (B, T, C)
+            x = x + self.ff(self.norm3(x))  # (B, T, C)
         else:
-            x = self.norm1(x + sa(x))
-            x = self.norm2(x + ca(x))
-            x = self.norm3(x + self.ff(x))
-        return (x, tuple(weights)) if return_weights else x
+            x = self.norm1(x + sa(x))  # (B, T, C)
+            x = self.norm2(x + ca(x))  # (B, T, C)
+            x = self.norm3(x + self.ff(x))  # (B, T, C)
+        return x
 
     def extra_repr(self):
         return f"norm_first={self.norm_first}"

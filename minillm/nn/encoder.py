@@ -23,6 +23,7 @@ class TransformerEncoderLayer(Module):
         d_ff,
         dropout=0.0,
         activation="relu",
+        *,
         norm_first=False,
         bias=True,
         eps=1e-5,
@@ -36,26 +37,21 @@ class TransformerEncoderLayer(Module):
         self.norm2 = LayerNorm(d_model, eps, bias)
         self.drop1 = Dropout(dropout)
 
-    def forward(self, x, attn_mask=None, is_causal=False, cache=None, return_weights=False):
-        """x (B, T, C) -> (B, T, C); with return_weights also the attention weights (B, H, T, S)
-        as an array (C24)."""
+    def forward(self, x, attn_mask=None, is_causal=False, cache=None, extra_kv=None):
+        """x (B, T, C) -> (B, T, C). attn_mask, is_causal, cache and extra_kv go to the
+        self-attention (see MultiHeadAttention.forward); its weights: nn.record_attention (C24)."""
         check_input(x, self.d_model, "TransformerEncoderLayer")
-        weights = []
 
         def sa(h):
-            out = self.self_attn(h, None, attn_mask, is_causal, cache, return_weights)
-            if return_weights:
-                out, w = out
-                weights.append(w)
-            return self.drop1(out)
+            return self.drop1(self.self_attn(h, None, attn_mask, is_causal, cache, extra_kv))
 
         if self.norm_first:
-            x = x + sa(self.norm1(x))
-            x = x + self.ff(self.norm2(x))
+            x = x + sa(self.norm1(x))  # (B, T, C)
+            x = x + self.ff(self.norm2(x))  # (B, T, C)
         else:
-            x = self.norm1(x + sa(x))
-            x = self.norm2(x + self.ff(x))
-        return (x, weights[0]) if return_weights else x
+            x = self.norm1(x + sa(x))  # (B, T, C)
+            x = self.norm2(x + self.ff(x))  # (B, T, C)
+        return x
 
     def extra_repr(self):
         return f"norm_first={self.norm_first}"

@@ -20,6 +20,8 @@ class Linear(Module):
 
     Init (C1): W, b ~ U(-1/sqrt(in), 1/sqrt(in)), PyTorch's default; models may re-initialise."""
 
+    PARAM_ROLES = {"W": "weight", "b": "bias"}
+
     def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
@@ -46,6 +48,8 @@ class Embedding(Module):
 
     Init N(0, 1), as PyTorch."""
 
+    PARAM_ROLES = {"W": "embedding"}
+
     def __init__(self, num_embeddings, embedding_dim, rng=None, dtype=np.float32):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
@@ -62,6 +66,8 @@ class LayerNorm(Module):
     """y = (x - mu) / sqrt(var + eps) * gamma + beta over the last axis (C14; see ops.layer_norm
     for the stated conventions). bias=False drops beta (nanoGPT's option)."""
 
+    PARAM_ROLES = {"gamma": "norm", "beta": "norm"}
+
     def __init__(self, normalized_shape, eps=1e-5, bias=True, dtype=np.float32):
         super().__init__()
         self.normalized_shape, self.eps = normalized_shape, eps
@@ -73,6 +79,43 @@ class LayerNorm(Module):
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, bias={self.beta is not None}"
+
+
+class TiedLinear(Module):
+    """y = x E^T (+ b): an output layer that reuses an Embedding's table E (V, C) as its weight,
+    so the model reads logits through a module instead of reaching into the embedding (C2,
+    weight tying; Press & Wolf 2017). The table stays owned by the embedding: it is counted and
+    saved once, under the embedding's name. bias=True adds a bias of its own (BERT's MLM decoder).
+
+    Shapes: x (..., C) -> (..., V)."""
+
+    PARAM_ROLES = {"b": "bias"}
+
+    def __init__(self, embedding: Embedding, bias=False, dtype=np.float32):
+        super().__init__()
+        if not isinstance(embedding, Embedding):
+            raise TypeError(f"TiedLinear: expected an Embedding, got {type(embedding).__name__}")
+        object.__setattr__(self, "embedding", embedding)  # not a child: E stays the embedding's
+        V = embedding.num_embeddings
+        self.in_features, self.out_features = embedding.embedding_dim, V
+        self.b = Parameter(np.zeros(V, dtype=dtype)) if bias else None
+
+    @property
+    def W(self):
+        """The (C, V) weight, E transposed (a view in the graph: gradients reach E)."""
+        return self.embedding.W.T
+
+    def forward(self, x):
+        if x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"TiedLinear: input last dim {x.shape[-1]} != embedding_dim {self.in_features} "
+                f"(input shape {x.shape})"
+            )
+        y = x @ self.embedding.W.T  # (..., C) @ (C, V) -> (..., V)
+        return y + self.b if self.b is not None else y
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}, tied, bias={self.b is not None}"
 
 
 class Dropout(Module):

@@ -1,9 +1,20 @@
-"""Module and Parameter: the containers that hold a model's weights."""
+"""Module and Parameter: the containers that hold a model's weights, buffers and sub-modules.
+
+PyTorch's names and semantics: attributes that are Parameters, Modules or registered buffers are
+kept in ordered tables, so `named_parameters()` walks the tree as `blocks.0.self_attn.W_q.W`.
+Assigning to an existing name keeps its slot (its position in the table): swapping block 0 for a
+quantized copy leaves the blocks in order 0, 1, 2, ... and the optimizer's parameter indices
+unchanged. Surgery by path (`get_submodule`, `set_submodule`), freezing, hooks and the state dict
+live in module_tree.py, module_hooks.py and module_state.py; this file holds the tables.
+"""
 
 import numpy as np
 
 from ..tensor import Tensor
 from ..tensor.backend import to_device
+from .module_hooks import HooksMixin
+from .module_state import StateMixin
+from .module_tree import TreeMixin
 
 
 class Parameter(Tensor):
@@ -15,13 +26,27 @@ class Parameter(Tensor):
         super().__init__(data, requires_grad=requires_grad)
 
 
-class Module:
-    """Base class: attributes that are Parameters or Modules are registered by name, so
-    `named_parameters()` walks the tree as `block.0.attn.W_q.W` (PyTorch's dotted names)."""
+class Module(TreeMixin, StateMixin, HooksMixin):
+    """Base class of every layer and model.
+
+    - `self.W = Parameter(...)`, `self.block = Linear(...)`: registered by name, in order;
+    - `self.register_buffer("pe", array, persistent=True)`: an array that is state but not a
+      weight (a positional table, an int8 weight, a quantization scale): in `state_dict` when
+      persistent, moved by `to()`, never trained;
+    - re-assigning a registered name keeps its position; assigning None to a registered
+      Parameter, buffer or Module keeps the name registered as empty, as PyTorch.
+    PARAM_ROLES maps a parameter name to its role ("weight", "bias", "embedding", "norm"); the
+    optimizer's weight-decay groups come from the roles (see `named_parameter_roles`)."""
+
+    PARAM_ROLES: dict = {}
 
     def __init__(self):
         object.__setattr__(self, "_params", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_forward_pre_hooks", {})
+        object.__setattr__(self, "_forward_hooks", {})
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, name, value):
@@ -29,52 +54,86 @@ class Module:
             raise AttributeError(
                 f"{type(self).__name__}.__init__ must call super().__init__() first"
             )
-        self._params.pop(name, None)
-        self._modules.pop(name, None)
+        tables = (self._params, self._buffers, self._modules)
         if isinstance(value, Parameter):
-            self._params[name] = value
+            table = self._params
         elif isinstance(value, Module):
-            self._modules[name] = value
+            table = self._modules
+        elif name in self._buffers and (value is None or hasattr(value, "shape")):
+            table = self._buffers  # a registered buffer takes a new array (or None)
+        elif value is None and (name in self._params or name in self._modules):
+            table = self._params if name in self._params else self._modules
+        else:
+            table = None
+        for other in tables:  # a name lives in at most one table
+            if other is not table and name in other:
+                del other[name]
+        if table is not None:
+            table[name] = value  # an existing key keeps its position in the dict
+        if table is not self._buffers:
+            self._non_persistent.discard(name)
         object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        for table in (self._params, self._buffers, self._modules):
+            table.pop(name, None)
+        self._non_persistent.discard(name)
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, array, persistent: bool = True) -> None:
+        """Register `array` (NumPy or CuPy, any dtype, or None) as a buffer named `name`.
+
+        Buffers move with `to()`, are cast by `to(dtype)` when floating, are saved by `state_dict`
+        when persistent, and are never handed to an optimizer."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"register_buffer: name must be a non-empty string without '.', got "
+                             f"{name!r}")  # fmt: skip
+        if array is not None and not hasattr(array, "shape"):
+            raise TypeError(
+                f"register_buffer: {name!r} must be an array or None, got {type(array).__name__}"
+            )
+        if name in self._params or name in self._modules:
+            raise KeyError(f"register_buffer: {name!r} is already a parameter or a sub-module")
+        self._buffers[name] = array
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+        object.__setattr__(self, name, array)
+
+    def register_parameter(self, name: str, param) -> None:
+        """Register a Parameter (or None) under `name`, as `setattr` does."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"register_parameter: {name!r} must be a Parameter or None, got "
+                f"{type(param).__name__}"
+            )
+        self._params[name] = param
+        object.__setattr__(self, name, param)
+
+    def add_module(self, name: str, module) -> None:
+        """Register a sub-module (or None) under `name`, as `setattr` does."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module, got {type(module).__name__}")
+        self._modules[name] = module
+        object.__setattr__(self, name, module)
+
+    def param_role(self, name: str) -> str:
+        """The role of this module's own parameter `name` (PARAM_ROLES, default "weight")."""
+        return self.PARAM_ROLES.get(name, "weight")
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if not (self._forward_pre_hooks or self._forward_hooks):
+            return self.forward(*args, **kwargs)  # the common case: no hooks, no overhead
+        return self._call_with_hooks(args, kwargs)
 
-    # ---- walking the tree ------------------------------------------------------------------
-    def named_modules(self, prefix=""):
-        yield prefix, self
-        for name, m in self._modules.items():
-            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
-
-    def modules(self):
-        return (m for _, m in self.named_modules())
-
-    def children(self):
-        return iter(self._modules.values())
-
-    def named_parameters(self, remove_duplicate=True):
-        """(name, Parameter) pairs; a tied Parameter is listed once, under its first name."""
-        seen = set()
-        for prefix, m in self.named_modules():
-            for name, p in m._params.items():
-                if remove_duplicate and id(p) in seen:
-                    continue
-                seen.add(id(p))
-                yield (f"{prefix}.{name}" if prefix else name), p
-
-    def parameters(self):
-        return [p for _, p in self.named_parameters()]
-
-    def num_params(self):
-        return sum(p.size for p in self.parameters())
-
-    # ---- modes, gradients, devices -------------------------------------------------------
-    def train(self, mode=True):
+    # ---- modes, devices, dtypes -------------------------------------------------------------
+    def train(self, mode: bool = True):
         for m in self.modules():
-            object.__setattr__(m, "training", mode)
+            object.__setattr__(m, "training", bool(mode))
         return self
 
     def eval(self):
@@ -85,39 +144,45 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
-    def to(self, device):
-        """Move every parameter's data to "cpu" or "cuda", in place (the Parameters stay the same
-        objects, so an optimizer made earlier still holds them)."""
+    def to(self, device_or_dtype):
+        """Move to "cpu" / "cuda", or cast to a floating dtype (np.float64, "float32"), in place.
+
+        The Parameters stay the same objects, so an optimizer made earlier still holds them.
+        A dtype casts the floating parameters (and their grads) and the floating buffers only:
+        integer buffers (an int8 weight, token ids) keep their dtype, as in PyTorch."""
+        if isinstance(device_or_dtype, str) and device_or_dtype in ("cpu", "cuda"):
+            move = lambda a: to_device(a, device_or_dtype)  # noqa: E731
+            movable = lambda a: True  # noqa: E731
+        else:
+            try:
+                dtype = np.dtype(device_or_dtype)
+            except TypeError:
+                raise ValueError(
+                    f"Module.to: expected 'cpu', 'cuda' or a floating dtype, got "
+                    f"{device_or_dtype!r}"
+                ) from None
+            if dtype.kind != "f":
+                raise ValueError(f"Module.to: can only cast to a floating dtype, got {dtype}")
+            move = lambda a: a.astype(dtype, copy=False)  # noqa: E731
+            movable = lambda a: a.dtype.kind == "f"  # noqa: E731
         for p in self.parameters():
-            p.data = to_device(p.data, device)
-            p.grad = None if p.grad is None else to_device(p.grad, device)
+            if movable(p.data):
+                p.data = move(p.data)
+                p.grad = None if p.grad is None else move(p.grad)
+        for m in self.modules():
+            for name, b in list(m._buffers.items()):
+                if b is not None and movable(b):
+                    m._buffers[name] = move(b)
+                    object.__setattr__(m, name, m._buffers[name])
         return self
 
-    # ---- state dict ------------------------------------------------------------------------
-    def state_dict(self):
-        """name -> array (the live arrays, not copies), every name of a tied weight included."""
-        return {name: p.data for name, p in self.named_parameters(remove_duplicate=False)}
+    def double(self):
+        """Cast floating parameters and buffers to float64 (for gradchecks of whole layers)."""
+        return self.to(np.float64)
 
-    def load_state_dict(self, state, strict=True):
-        """Copy arrays into the parameters in place. With strict=True, missing or unexpected keys
-        raise KeyError naming them; a shape mismatch always raises ValueError naming the key and
-        both shapes."""
-        own = dict(self.named_parameters(remove_duplicate=False))
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        bad = [
-            f"{k}: checkpoint {tuple(np.shape(state[k]))} vs model {own[k].shape}"
-            for k in own
-            if k in state and tuple(np.shape(state[k])) != own[k].shape
-        ]
-        if bad:
-            raise ValueError("load_state_dict: shape mismatch for " + "; ".join(bad))
-        for k, p in own.items():
-            if k in state:
-                p.data[...] = to_device(np.asarray(state[k]), p.device)
-        return missing, unexpected
+    def float(self):
+        """Cast floating parameters and buffers to float32."""
+        return self.to(np.float32)
 
     def __repr__(self):
         inner = "".join(

@@ -42,11 +42,13 @@ class SinusoidalPositionalEncoding(Module):
     def __init__(self, d_model, max_len=5000, dtype=np.float32):
         super().__init__()
         self.d_model, self.max_len = d_model, max_len
-        self.pe = sinusoidal_table(max_len, d_model, dtype)  # (max_len, C), a buffer, not a weight
+        # (max_len, C): a buffer (moved by to(), never trained), not persistent: it is a function
+        # of (max_len, d_model), so checkpoints do not store it
+        self.register_buffer("pe", sinusoidal_table(max_len, d_model, dtype), persistent=False)
 
     def forward(self, x: Tensor, start=0) -> Tensor:
         T = _check(x, self.d_model, self.max_len, start, "SinusoidalPositionalEncoding")
-        pe = to_device(self.pe[start : start + T], x.device).astype(x.dtype, copy=False)  # (T, C)
+        pe = self.pe[start : start + T].astype(x.dtype, copy=False)  # (T, C), on x's device
         return x + Tensor(pe)  # (B, T, C) + (T, C)
 
     def extra_repr(self):

@@ -18,6 +18,8 @@ from .module import Module, Parameter
 class _Cell(Module):
     """Shared by the cells: uniform init, and the shape checks on x_t and h_{t-1}."""
 
+    PARAM_ROLES = {"b_h": "bias", "b": "bias", "b_x": "bias"}  # the W_* are "weight"
+
     def __init__(self, input_size, hidden_size, rng, dtype):
         super().__init__()
         if input_size < 1 or hidden_size < 1:

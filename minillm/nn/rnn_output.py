@@ -15,6 +15,8 @@ class LogSoftmaxOutput(Module):
     z - logsumexp(z) (ops.softmax.log_softmax). Deviation: the source's W_o h_t is on column
     vectors; our W_o is its transpose. Init U(-1/sqrt(H), 1/sqrt(H)), as nn.Linear."""
 
+    PARAM_ROLES = {"W_o": "weight", "b_o": "bias"}
+
     def __init__(self, hidden_size, vocab_size, bias=True, rng=None, dtype=np.float32):
         super().__init__()
         self.hidden_size, self.vocab_size = hidden_size, vocab_size

@@ -32,16 +32,11 @@ class TransformerEncoder(Module):
         self.layers = _make_layers(layer, num_layers, "TransformerEncoder")
         self.norm = norm
 
-    def forward(self, x, attn_mask=None, is_causal=False, return_weights=False):
-        """x (B, S, C) -> (B, S, C); return_weights also gives a list of (B, H, S, S) arrays."""
-        weights = []
+    def forward(self, x, attn_mask=None, is_causal=False):
+        """x (B, S, C) -> (B, S, C); the attention weights: nn.record_attention (C24)."""
         for layer in self.layers:
-            x = layer(x, attn_mask, is_causal, return_weights=return_weights)  # (B, S, C)
-            if return_weights:
-                x, w = x
-                weights.append(w)
-        x = self.norm(x) if self.norm is not None else x
-        return (x, weights) if return_weights else x
+            x = layer(x, attn_mask, is_causal)  # (B, S, C)
+        return self.norm(x) if self.norm is not None else x
 
 
 class TransformerDecoder(Module):
@@ -55,28 +50,14 @@ class TransformerDecoder(Module):
         self.layers = _make_layers(layer, num_layers, "TransformerDecoder")
         self.norm = norm
 
-    def forward(
-        self,
-        x,
-        memory,
-        tgt_mask=None,
-        memory_mask=None,
-        tgt_is_causal=False,
-        caches=None,
-        return_weights=False,
-    ):
+    def forward(self, x, memory, tgt_mask=None, memory_mask=None, tgt_is_causal=False, caches=None):
         """x (B, T, C), memory (B, S, C) -> (B, T, C). caches: one KVCache per layer (or None).
-        return_weights also gives a list, per layer, of (self (B, H, T, T'), cross (B, H, T, S))."""
+        The attention weights: nn.record_attention (C24)."""
         if caches is not None and len(caches) != len(self.layers):
             raise ValueError(
                 f"TransformerDecoder: got {len(caches)} caches for {len(self.layers)} layers"
             )
-        weights = []
         for i, layer in enumerate(self.layers):
             cache = None if caches is None else caches[i]
-            x = layer(x, memory, tgt_mask, memory_mask, tgt_is_causal, cache, return_weights)
-            if return_weights:
-                x, w = x
-                weights.append(w)
-        x = self.norm(x) if self.norm is not None else x
-        return (x, weights) if return_weights else x
+            x = layer(x, memory, tgt_mask, memory_mask, tgt_is_causal, cache)  # (B, T, C)
+        return self.norm(x) if self.norm is not None else x

@@ -1,20 +1,17 @@
-"""Training a language model: the config, the loop, one step, checkpoints and the run's record."""
+"""Training a language model: the config and its overrides, the loop, one step, the run's record.
+Checkpoint I/O lives below, in minillm.models (re-exported here)."""
 
-from .checkpoint import (
-    load_checkpoint,
-    load_optimizer,
-    load_weights,
-    read_manifest,
-    save_checkpoint,
-)
-from .config import TrainConfig, apply_overrides, config_from_args, load_preset, preset_names
-from .loop import TrainResult, prepare_data, train
+from ..models import load_checkpoint, load_optimizer, load_weights, read_manifest, save_checkpoint
+from .config import TrainConfig
+from .loop import TrainingStopped, TrainResult, prepare_data, stored_train_config, train
 from .metrics import plot_losses, read_metrics
+from .overrides import apply_overrides, config_from_args, load_preset, preset_names
 from .step import accumulate_gradients, configure_optimizer, estimate_loss, train_step
 
 __all__ = [
     "TrainConfig",
     "TrainResult",
+    "TrainingStopped",
     "accumulate_gradients",
     "apply_overrides",
     "config_from_args",
@@ -30,6 +27,7 @@ __all__ = [
     "read_manifest",
     "read_metrics",
     "save_checkpoint",
+    "stored_train_config",
     "train",
     "train_step",
 ]

@@ -1,23 +1,43 @@
-"""TrainConfig: every setting of a training run, and the `--key=value` / preset overrides.
+"""TrainConfig: every setting of a training run, with the model's own config nested inside it.
 
-The defaults are nanoGPT's CPU "baby GPT" on the shipped Shakespeare (the `shakespeare-char`
-preset spells them out). Overrides come from the command line (strings, checked against each
-field's type) or from a preset, a small TOML file of `key = value` lines.
+    TrainConfig(model="gpt", model_config=GPTConfig(n_layers=6), lr=3e-4, ...)
+
+`model` names a registry entry (minillm.models.MODELS); `model_config` is that model's frozen
+config dataclass (its vocabulary size is filled in from the tokenizer when the run starts). The
+defaults are nanoGPT's CPU "baby GPT" on the shipped Shakespeare (the `shakespeare-char` preset
+spells them out). Overrides (`--key=value`, `--model.FIELD=value`, presets) are in overrides.py.
 """
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 
-from ..models import GPTConfig
+from ..models import get_spec
 
-try:
-    import tomllib  # Python >= 3.11
-except ModuleNotFoundError:  # Python 3.10: presets are parsed by _parse_simple_toml
-    tomllib = None
+# settings a resumed run must share with the checkpoint: changing them would make the resumed
+# run something other than a continuation (different model, data, batches or weights)
+FIXED_ON_RESUME = (
+    "model",
+    "model_config",
+    "seed",
+    "dataset",
+    "tokenizer",
+    "bpe_vocab_size",
+    "train_fraction",
+    "batch_size",
+    "grad_accum_steps",
+)
+INT_FIELDS = (
+    "seed",
+    "bpe_vocab_size",
+    "batch_size",
+    "grad_accum_steps",
+    "max_iters",
+    "warmup_iters",
+    "eval_interval",
+    "eval_iters",
+    "log_interval",
+)
+FLOAT_FIELDS = ("train_fraction", "lr", "min_lr", "beta1", "beta2", "weight_decay", "grad_clip")
 
 
 @dataclass(frozen=True)
@@ -25,24 +45,20 @@ class TrainConfig:
     """Every hyper-parameter of `minillm train` (nanoGPT's train.py globals) in one record."""
 
     # ---- output and reproducibility
-    out_dir: str = "out"  # checkpoint, metrics.jsonl and loss.png go here
+    out_dir: str = "out/run"  # checkpoint, metrics.jsonl and loss.png go here
     seed: int = 1337  # seeds the weights, the batches and dropout: same seed, same losses
     device: str = "cpu"  # "cpu" (NumPy) or "cuda" (CuPy)
     resume: bool = False  # continue from the checkpoint in out_dir
+    overwrite: bool = False  # start afresh in an out_dir that holds another run (deletes it)
     progress: bool = True  # tqdm bar (shown only on a terminal either way)
     # ---- data
     dataset: str = "shakespeare"  # a shipped corpus name or the path of a UTF-8 text file
     tokenizer: str = "char"  # "char" (one token per character) or "bpe" (byte-level BPE)
     bpe_vocab_size: int = 512  # vocabulary of the BPE tokenizer (trained on the train split)
     train_fraction: float = 0.9  # first 90 % of the text trains, the last 10 % validates
-    # ---- model (GPTConfig; vocab_size comes from the tokenizer)
-    n_layer: int = 4  # Transformer blocks
-    n_head: int = 4  # attention heads per block
-    n_embd: int = 128  # model width C
-    block_size: int = 64  # context length T
-    dropout: float = 0.0  # dropout rate (0 for small data and short runs, as nanoGPT's baby)
-    bias: bool = False  # biases in Linear and LayerNorm layers
-    tie_weights: bool = True  # output head shares the token embedding (C2)
+    # ---- the model: a registry entry and its config (vocab_size comes from the tokenizer)
+    model: str = "gpt"  # "gpt", "rnnlm", ... (minillm.models.MODELS)
+    model_config: object = None  # the model's config dataclass; None = the entry's defaults
     # ---- optimisation (C21)
     batch_size: int = 12  # sequences per micro-batch
     grad_accum_steps: int = 1  # micro-batches per optimizer step (C9): effective batch x this
@@ -50,10 +66,10 @@ class TrainConfig:
     lr: float = 1e-3  # peak learning rate, reached after the warm-up
     min_lr: float = 1e-4  # the floor of the cosine decay
     warmup_iters: int = 100  # linear warm-up steps
-    lr_decay_iters: int = 2000  # the step where the cosine reaches min_lr (nanoGPT: = max_iters)
+    lr_decay_iters: int | None = None  # the step where the cosine reaches min_lr; None = max_iters
     beta1: float = 0.9  # AdamW first-moment decay
     beta2: float = 0.99  # AdamW second-moment decay (0.99: few tokens per step)
-    weight_decay: float = 0.1  # AdamW decoupled decay, on 2-D weights only
+    weight_decay: float = 0.1  # AdamW decoupled decay, on weights and embeddings only
     grad_clip: float = 1.0  # clip the global gradient norm to this (0 = no clipping)
     # ---- evaluation and logging
     eval_interval: int = 250  # evaluate (and checkpoint) every this many steps
@@ -63,185 +79,89 @@ class TrainConfig:
     # better val loss (C22); None = off
 
     def __post_init__(self):
+        spec = get_spec(self.model)  # ValueError naming the registered models
+        object.__setattr__(self, "model", spec.name)
+        if self.model_config is None:
+            object.__setattr__(self, "model_config", spec.default_config())
+        elif isinstance(self.model_config, dict):
+            object.__setattr__(self, "model_config", spec.config.from_dict(self.model_config))
+        if not isinstance(self.model_config, spec.config):
+            raise TypeError(
+                f"TrainConfig: model_config must be a {spec.config.__name__} for model "
+                f"{spec.name!r}, got {type(self.model_config).__name__}"
+            )
         errors = check_values(self)
         if errors:
             raise ValueError("TrainConfig: " + "; ".join(errors))
 
-    def model_config(self, vocab_size: int) -> GPTConfig:
-        """The GPTConfig of this run for a tokenizer with `vocab_size` ids."""
-        return GPTConfig(
-            vocab_size=vocab_size,
-            block_size=self.block_size,
-            n_layer=self.n_layer,
-            n_head=self.n_head,
-            n_embd=self.n_embd,
-            dropout=self.dropout,
-            bias=self.bias,
-            tie_weights=self.tie_weights,
-        )
+    @property
+    def block_size(self) -> int:
+        """The training window: the model config's block_size (tokens per sequence)."""
+        return self.model_config.block_size
+
+    @property
+    def decay_iters(self) -> int:
+        """The step where the cosine reaches min_lr: lr_decay_iters, or when unset max_iters (at
+        least warmup_iters + 1, so a run shorter than its warm-up still has a schedule)."""
+        if self.lr_decay_iters is None:
+            return max(self.max_iters, self.warmup_iters + 1)
+        return self.lr_decay_iters
+
+    def model_config_for(self, vocab_size: int):
+        """The model's config with the tokenizer's vocabulary size filled in."""
+        return dataclasses.replace(self.model_config, vocab_size=vocab_size)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["model_config"] = self.model_config.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        """A TrainConfig from to_dict()'s output (or a checkpoint's stored train config)."""
+        return cls(**d)
 
 
 def check_values(c: TrainConfig) -> list:
-    """The range errors of a config, one message each (empty when it is fine)."""
-    errors = []
-    for name in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "grad_accum_steps"):
+    """The type and range errors of a config, one message each (empty when it is fine)."""
+    errors = [
+        f"{name} must be an int, got {getattr(c, name)!r}"
+        for name in INT_FIELDS
+        if isinstance(getattr(c, name), bool) or not isinstance(getattr(c, name), int)
+    ]
+    errors += [
+        f"{name} must be a number, got {getattr(c, name)!r}"
+        for name in FLOAT_FIELDS
+        if isinstance(getattr(c, name), bool) or not isinstance(getattr(c, name), (int, float))
+    ]
+    if errors:
+        return errors
+    for name in ("batch_size", "grad_accum_steps", "eval_interval", "eval_iters", "log_interval"):
         if getattr(c, name) < 1:
             errors.append(f"{name} must be >= 1, got {getattr(c, name)}")
-    for name in ("eval_interval", "eval_iters", "log_interval", "bpe_vocab_size"):
-        if getattr(c, name) < 1:
-            errors.append(f"{name} must be >= 1, got {getattr(c, name)}")
+    decay = c.decay_iters
     checks = [
-        (c.n_head >= 1 and c.n_embd % c.n_head == 0, "n_embd must be divisible by n_head"),
+        (c.bpe_vocab_size >= 257, "bpe_vocab_size must be >= 257 (256 bytes + 1 merge)"),
         (c.max_iters >= 0, "max_iters must be >= 0"),
-        (0.0 <= c.dropout < 1.0, "dropout must be in [0, 1)"),
         (c.device in ("cpu", "cuda"), "device must be 'cpu' or 'cuda'"),
         (c.tokenizer in ("char", "bpe"), "tokenizer must be 'char' or 'bpe'"),
         (0.0 < c.train_fraction < 1.0, "train_fraction must be in (0, 1)"),
-        (c.lr >= 0.0, "lr must be >= 0"),
+        (c.lr >= 0.0 and c.lr < float("inf"), "lr must be finite and >= 0"),
         (0.0 <= c.min_lr <= c.lr, "min_lr must be in [0, lr]"),
         (c.warmup_iters >= 0, "warmup_iters must be >= 0"),
-        (c.lr_decay_iters > c.warmup_iters, "lr_decay_iters must be > warmup_iters"),
+        (
+            isinstance(decay, int) and decay > c.warmup_iters,
+            "lr_decay_iters must be an int > warmup_iters",
+        ),
         (0.0 <= c.beta1 < 1.0 and 0.0 <= c.beta2 < 1.0, "beta1 and beta2 must be in [0, 1)"),
         (c.weight_decay >= 0.0, "weight_decay must be >= 0"),
         (c.grad_clip >= 0.0, "grad_clip must be >= 0 (0 = off)"),
+        (not (c.resume and c.overwrite), "resume and overwrite exclude each other"),
         (
-            c.early_stopping_patience is None or c.early_stopping_patience >= 1,
-            "early_stopping_patience must be >= 1 or None",
+            c.early_stopping_patience is None
+            or (isinstance(c.early_stopping_patience, int) and c.early_stopping_patience >= 1),
+            "early_stopping_patience must be an int >= 1 or None",
         ),
     ]
     errors += [message for ok, message in checks if not ok]
     return errors
-
-
-FIELDS = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
-
-
-def valid_keys() -> str:
-    return ", ".join(f"{k} ({_type_name(t)})" for k, t in FIELDS.items())
-
-
-def _type_name(t) -> str:
-    args = [a for a in typing.get_args(t) if a is not type(None)]
-    return f"{args[0].__name__} or none" if args else t.__name__
-
-
-def convert(key: str, value, source: str = "override"):
-    """value (a string from the command line, or a TOML value) as the type of field `key`.
-
-    Raises ValueError naming the key, the expected type and all valid keys."""
-    if key not in FIELDS:
-        raise ValueError(f"unknown {source} key {key!r}; valid keys: {valid_keys()}")
-    t = FIELDS[key]
-    optional = isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union
-    base = next(a for a in typing.get_args(t) if a is not type(None)) if optional else t
-    try:
-        if optional and (value is None or (isinstance(value, str) and value.lower() == "none")):
-            return None
-        return _as_type(base, value)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{source} {key}={value!r}: expected {_type_name(t)}; valid keys: {valid_keys()}"
-        ) from None
-
-
-def _as_type(base, value):
-    if isinstance(value, str):
-        if base is bool:
-            lowered = value.lower()
-            if lowered not in ("true", "false", "1", "0"):
-                raise ValueError(value)
-            return lowered in ("true", "1")
-        return base(value)  # int("1.5") and float("abc") raise ValueError
-    if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if type(value) is not base:  # TOML values are typed already: 1.0 is not an int
-        raise TypeError(value)
-    return value
-
-
-def apply_overrides(base: TrainConfig, overrides: dict, source: str = "override") -> TrainConfig:
-    """A copy of base with the overrides (key -> value) converted and applied."""
-    converted = {k: convert(k, v, source) for k, v in overrides.items()}
-    return dataclasses.replace(base, **converted)
-
-
-def parse_cli_overrides(args) -> tuple:
-    """["--preset", "NAME", "--lr=3e-4", ...] -> (preset or None, {"lr": "3e-4", ...})."""
-    preset, overrides = None, {}
-    args = list(args)
-    while args:
-        arg = args.pop(0)
-        if not arg.startswith("--"):
-            raise ValueError(f"expected --key=value, got {arg!r}; valid keys: {valid_keys()}")
-        key, eq, value = arg[2:].partition("=")
-        if not eq:  # "--key value"
-            if not args:
-                raise ValueError(f"--{key} needs a value (--{key}=VALUE)")
-            value = args.pop(0)
-        if key == "preset":
-            preset = value
-        else:
-            convert(key, value)  # reject unknown keys and bad values early, with the key list
-            overrides[key] = value
-    return preset, overrides
-
-
-def preset_names() -> list:
-    folder = resources.files("minillm").joinpath("presets")
-    return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
-
-
-def load_preset(name_or_path: str) -> dict:
-    """The key -> value pairs of a shipped preset (by name) or of a TOML file (by path)."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" and path.is_file():
-        text = path.read_text(encoding="utf-8")
-    else:
-        resource = resources.files("minillm").joinpath("presets", f"{name_or_path}.toml")
-        if not resource.is_file():
-            raise ValueError(
-                f"unknown preset {name_or_path!r}: not a .toml file and not one of the shipped "
-                f"presets {preset_names()}"
-            )
-        text = resource.read_text(encoding="utf-8")
-    data = tomllib.loads(text) if tomllib is not None else parse_simple_toml(text)
-    for key, value in data.items():
-        convert(key, value, "preset")  # unknown keys and wrong types fail here
-    return data
-
-
-def parse_simple_toml(text: str) -> dict:
-    """The subset of TOML our presets use, for Python 3.10 (no tomllib): `key = value` lines with
-    strings in double quotes, ints, floats, true/false, and # comments."""
-    data = {}
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, eq, value = (part.strip() for part in line.partition("="))
-        if not eq or not key:
-            raise ValueError(f"preset line {n}: expected key = value, got {line!r}")
-        if value.startswith('"'):
-            end = value.index('"', 1)
-            data[key] = value[1:end]
-            continue
-        value = value.split("#", 1)[0].strip()
-        if value in ("true", "false"):
-            data[key] = value == "true"
-        elif value.lstrip("+-").isdigit():
-            data[key] = int(value)
-        else:
-            data[key] = float(value)  # ValueError for anything else
-    return data
-
-
-def config_from_args(args) -> TrainConfig:
-    """TrainConfig from `minillm train` arguments: defaults, then the preset, then --key=value."""
-    preset, overrides = parse_cli_overrides(args)
-    config = TrainConfig()
-    if preset is not None:
-        config = apply_overrides(config, load_preset(preset), "preset")
-    return apply_overrides(config, overrides)

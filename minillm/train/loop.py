@@ -1,18 +1,24 @@
 """The training loop of `minillm train`: nanoGPT's train.py, with checkpoints that resume exactly.
 
-Each iteration `step` (0-based) sets lr = warmup_cosine_lr(step) (C21), draws grad_accum_steps
-micro-batches, and makes one AdamW step with global-norm clipping. Every eval_interval steps (and
-at the end) it evaluates train and val loss, writes the checkpoint into out_dir, and a copy of the
-weights into out_dir/best when the val loss improved; early stopping (C22) ends the run after
-early_stopping_patience evaluations without improvement.
+Any registered causal language model (cfg.model: "gpt", "rnnlm") trains on next-token windows of
+cfg.dataset. Each iteration `step` (0-based) sets lr = warmup_cosine_lr(step) (C21), draws
+grad_accum_steps micro-batches, and makes one AdamW step with global-norm clipping. Every
+eval_interval steps (and at the end) it evaluates train and val loss, writes the checkpoint into
+out_dir, and a copy of the weights into out_dir/best when the val loss improved; early stopping
+(C22) ends the run after early_stopping_patience evaluations without improvement.
 
-Randomness, all from cfg.seed: the weights and dropout (GPT(seed)), the training batches
+Randomness, all from cfg.seed: the weights and dropout (Model(config, seed)), the training batches
 (default_rng([seed, 0]), saved in checkpoints) and the evaluation batches (default_rng([seed, 2,
 step]): a function of the step alone, so evaluating never shifts the training batches and a resumed
 run evaluates on the same batches as an uninterrupted one).
+
+Safety: a new run refuses a folder that holds another run (unless overwrite); a resumed run keeps
+the checkpoint's model, data and batch settings (check_resume states the rule); a non-finite loss
+or gradient stops the run with TrainingStopped before any update or checkpoint, as does Ctrl-C.
 """
 
 import math
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -29,12 +35,23 @@ from ..data import (
     tokenizer_from_dict,
     train_val_split,
 )
-from ..models import GPT
+from ..models import get_spec, load_optimizer, load_weights, read_manifest, save_checkpoint
 from ..optim import warmup_cosine_lr
-from .checkpoint import load_optimizer, load_weights, read_manifest, save_checkpoint
-from .config import TrainConfig
+from .config import FIXED_ON_RESUME, TrainConfig
 from .metrics import MetricsLog, plot_losses
+from .overrides import apply_overrides
 from .step import configure_optimizer, estimate_loss, train_step
+
+RUN_FILES = ("checkpoint.json", "metrics.jsonl", "loss.png", "best")  # what marks a run folder
+
+
+class TrainingStopped(RuntimeError):
+    """The run stopped before max_iters for a reason the user must act on (divergence, Ctrl-C);
+    the last good checkpoint in out_dir is untouched. `step` is the step it stopped at."""
+
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step
 
 
 @dataclass
@@ -66,19 +83,81 @@ def prepare_data(cfg: TrainConfig, tokenizer=None):
     return tokenizer, Corpus(tokenizer.encode(train_text), tokenizer.encode(val_text))
 
 
+def stored_train_config(manifest: dict) -> TrainConfig:
+    """The TrainConfig a checkpoint was trained with (format 1's flat GPT keys converted)."""
+    stored = dict(manifest["train_config"])
+    if "model_config" in stored:
+        return TrainConfig.from_dict(stored)
+    return apply_overrides(TrainConfig(), stored, "checkpoint")
+
+
+def prepare_out_dir(cfg: TrainConfig, log) -> Path:
+    """The run folder, checked: a new run never overwrites another run's files unless
+    cfg.overwrite (which deletes them); resume needs a checkpoint there."""
+    out = Path(cfg.out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir {str(out)!r} is a file, not a folder")
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if cfg.resume:
+        read_manifest(out)  # FileNotFoundError naming the folder when there is no checkpoint
+    elif found and not cfg.overwrite:
+        raise ValueError(
+            f"out_dir {str(out)!r} holds another run ({', '.join(found)}); pass --resume=true to "
+            "continue it, --overwrite=true to replace it, or another --out_dir"
+        )
+    elif found:
+        for name in found:
+            shutil.rmtree(out / name) if (out / name).is_dir() else (out / name).unlink()
+        for stale in out.glob("*-*.safetensors"):
+            stale.unlink()
+        log(f"overwrite: removed the previous run's files in {out}")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def check_resume(cfg: TrainConfig, stored: TrainConfig, log) -> None:
+    """The rule for a resumed run: the settings in FIXED_ON_RESUME must equal the checkpoint's
+    (ValueError naming each difference); any other setting given with a new value applies from
+    the resumed step on, and each such change is printed."""
+    fixed, changed = [], []
+    for name in stored.to_dict():
+        old, new = getattr(stored, name), getattr(cfg, name)
+        if name in ("resume", "overwrite") or old == new:
+            continue
+        (fixed if name in FIXED_ON_RESUME else changed).append(f"{name}: {old!r} -> {new!r}")
+    if fixed:
+        raise ValueError(
+            "resume: these settings must stay as the checkpoint has them (a changed model, data "
+            f"or batch would not continue the run): {'; '.join(fixed)}"
+        )
+    for note in changed:
+        log(f"resume: {note} (given again; applies from here on)")
+
+
 def _stderr(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
 def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
-    """Run (or, with cfg.resume, continue) training; see the module docstring."""
+    """Run (or, with cfg.resume, continue) training; see the module docstring.
+
+    Raises ValueError for a run folder that holds another run (see prepare_out_dir) or a resume
+    that changes a fixed setting, and TrainingStopped when the loss or the gradient turns
+    non-finite (no update is applied and no checkpoint written from that step) or on Ctrl-C."""
     start = time.perf_counter()
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    spec = get_spec(cfg.model)
+    if spec.task != "causal_lm":
+        raise ValueError(
+            f"train: model {cfg.model!r} is a {spec.task} model; the training loop trains "
+            "causal language models (gpt, rnnlm)"
+        )
+    out = prepare_out_dir(cfg, log)
     manifest = read_manifest(out) if cfg.resume else None
+    if manifest is not None:
+        check_resume(cfg, stored_train_config(manifest), log)
     stored = tokenizer_from_dict(manifest["tokenizer"]) if manifest else None
     tokenizer, corpus = prepare_data(cfg, stored)
-    model = GPT(cfg.model_config(tokenizer.vocab_size), seed=cfg.seed).to(cfg.device)
+    model = spec.build(cfg.model_config_for(tokenizer.vocab_size), seed=cfg.seed).to(cfg.device)
     optimizer = configure_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2))
     rng = np.random.default_rng([cfg.seed, 0])  # training batches
     run = {
@@ -93,8 +172,10 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
         load_optimizer(optimizer, out, manifest)
         run = dict(manifest["state"]["run"])
         rng.bit_generator.state = manifest["state"]["rng"]
-        model.set_dropout_states(manifest["state"]["dropout"])
+        model.set_rng_states(manifest["state"]["dropout"])
         log(f"resumed from {out} at step {run['step']}")
+    else:
+        log_header(cfg, model, tokenizer, corpus, log)
     metrics = MetricsLog(out / "metrics.jsonl", run["step"] if manifest else None)
     step, losses, stopped = run["step"], [], False
     tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps
@@ -106,45 +187,68 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
         file=sys.stderr,
         dynamic_ncols=True,
     )
-    while True:
-        due = step % cfg.eval_interval == 0 or step == cfg.max_iters
-        if due and run["last_eval_step"] != step:
-            _evaluate(cfg, model, corpus, step, run, metrics, log)
-            state = {
-                "step": step,
-                "run": run,
-                "rng": rng.bit_generator.state,
-                "dropout": model.dropout_states(),
-            }
-            save_checkpoint(out, model, tokenizer, cfg.to_dict(), optimizer, state)
-            if run["bad_evals"] == 0:
-                save_checkpoint(out / "best", model, tokenizer, cfg.to_dict(), None, state)
-        patience = cfg.early_stopping_patience
-        if run["last_eval_step"] == step and patience and run["bad_evals"] >= patience:
-            stopped = True
-            log(f"early stopping at step {step}: no better val loss in {patience} evaluations")
-            break
-        if step >= cfg.max_iters:
-            break
-        lr = warmup_cosine_lr(step, cfg.lr, cfg.min_lr, cfg.warmup_iters, cfg.lr_decay_iters)
-        batches = [
-            corpus.get_batch("train", cfg.batch_size, cfg.block_size, rng)
-            for _ in range(cfg.grad_accum_steps)
-        ]
-        t0 = time.perf_counter()
-        loss, norm = train_step(model, optimizer, batches, lr, cfg.grad_clip)
-        tokens_per_s = tokens_per_step / (time.perf_counter() - t0)
-        losses.append(loss)
-        if step % cfg.log_interval == 0:
-            metrics.write(
-                kind="train", step=step, loss=loss, lr=lr, tokens_per_s=tokens_per_s, grad_norm=norm
+    try:
+        while True:
+            due = step % cfg.eval_interval == 0 or step == cfg.max_iters
+            if due and run["last_eval_step"] != step:
+                _evaluate(cfg, model, corpus, step, run, metrics, log)
+                if not all(math.isfinite(v) for v in run["last_losses"].values()):
+                    raise TrainingStopped(
+                        f"training diverged: the evaluated losses at step {step} are "
+                        f"{run['last_losses']}; the checkpoint in {out} was not overwritten",
+                        step,
+                    )
+                state = {
+                    "step": step,
+                    "run": run,
+                    "rng": rng.bit_generator.state,
+                    "dropout": model.rng_states(),
+                }
+                save_checkpoint(out, model, tokenizer, cfg.to_dict(), optimizer, state)
+                if run["bad_evals"] == 0:
+                    save_checkpoint(out / "best", model, tokenizer, cfg.to_dict(), None, state)
+            patience = cfg.early_stopping_patience
+            if run["last_eval_step"] == step and patience and run["bad_evals"] >= patience:
+                stopped = True
+                log(f"early stopping at step {step}: no better val loss in {patience} evaluations")
+                break
+            if step >= cfg.max_iters:
+                break
+            lr = warmup_cosine_lr(step, cfg.lr, cfg.min_lr, cfg.warmup_iters, cfg.decay_iters)
+            batches = [
+                corpus.get_batch("train", cfg.batch_size, cfg.block_size, rng)
+                for _ in range(cfg.grad_accum_steps)
+            ]
+            t0 = time.perf_counter()
+            loss, norm = train_step(model, optimizer, batches, lr, cfg.grad_clip)
+            if not math.isfinite(loss) or not math.isfinite(norm):
+                raise TrainingStopped(
+                    f"training diverged at step {step}: loss {loss}, gradient norm {norm} (lr "
+                    f"{lr:.3g}); no update was applied and the last checkpoint in {out} is from "
+                    f"step {run['last_eval_step']}. Lower --lr or set --grad_clip",
+                    step,
+                )
+            tokens_per_s = tokens_per_step / (time.perf_counter() - t0)
+            losses.append(loss)
+            if step % cfg.log_interval == 0:
+                metrics.write(
+                    kind="train", step=step, loss=loss, lr=lr, tokens_per_s=tokens_per_s,
+                    grad_norm=norm,
+                )  # fmt: skip
+            bar.set_postfix(
+                loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:.0f}", refresh=False
             )
-        bar.set_postfix(
-            loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:.0f}", refresh=False
-        )
-        bar.update(1)
-        step += 1
-    bar.close()
+            bar.update(1)
+            step += 1
+    except KeyboardInterrupt:
+        raise TrainingStopped(
+            f"interrupted at step {step}; the checkpoint in {out} is from step "
+            f"{run['last_eval_step']}: continue with `minillm train --out_dir={out} "
+            "--resume=true`",
+            step,
+        ) from None
+    finally:
+        bar.close()
     last = run["last_losses"]
     plot = plot_losses(out / "metrics.jsonl", out / "loss.png")
     return TrainResult(
@@ -159,6 +263,21 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
         best_dir=out / "best",
         metrics=out / "metrics.jsonl",
         plot=plot,
+    )
+
+
+def log_header(cfg, model, tokenizer, corpus, log) -> None:
+    """What the run is about to do, before the first step."""
+    counts = model.parameter_counts()
+    tokens = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps
+    log(
+        f"model: {cfg.model} {model.config.to_dict()}\n"
+        f"parameters: {counts['total']:,} ({counts['trainable']:,} trainable)\n"
+        f"data: {cfg.dataset} ({cfg.tokenizer} tokenizer, vocabulary {tokenizer.vocab_size}): "
+        f"{len(corpus.train):,} train / {len(corpus.val):,} val tokens\n"
+        f"steps: {cfg.max_iters} x {tokens:,} tokens ({cfg.batch_size} x {cfg.block_size} x "
+        f"{cfg.grad_accum_steps}), lr {cfg.lr:g} -> {cfg.min_lr:g} at step {cfg.decay_iters}\n"
+        f"device: {cfg.device}; outputs: {cfg.out_dir}"
     )
 
 

@@ -5,20 +5,28 @@ grad L   = (1/k) sum_j grad L_j                        k equal micro-batches (C9
 theta   <- AdamW(theta, clip(grad L), lr(step))        (C21)
 """
 
+import math
+
 import numpy as np
 
 from ..optim import AdamW, clip_grad_norm_
 from ..tensor import no_grad
 
+DECAYED_ROLES = ("weight", "embedding")  # Linear weights and embedding tables; not biases, norms
+
 
 def configure_optimizer(model, lr, weight_decay, betas):
-    """AdamW with two parameter groups, as nanoGPT: weight decay on the 2-D weights (Linear
-    weights and embeddings), none on biases and LayerNorm gains (decaying those towards 0 only
-    fights the normalisation and shifts the activations)."""
-    params = model.parameters()
-    decay = [p for p in params if p.ndim >= 2]
-    no_decay = [p for p in params if p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": weight_decay}]
+    """AdamW over the trainable parameters (requires_grad) in two groups, as nanoGPT: weight
+    decay on the parameters whose role is "weight" or "embedding" (Module.PARAM_ROLES), none on
+    biases and LayerNorm gains ("bias", "norm": decaying those towards 0 only fights the
+    normalisation and shifts the activations). Frozen parameters are left out entirely: they get
+    no optimizer state and are never updated."""
+    roles = [(p, role) for _, p, role in model.named_parameter_roles() if p.requires_grad]
+    if not roles:
+        raise ValueError("configure_optimizer: the model has no trainable parameters")
+    decay = [p for p, role in roles if role in DECAYED_ROLES]
+    no_decay = [p for p, role in roles if role not in DECAYED_ROLES]
+    groups = [{"params": decay, "weight_decay": weight_decay}] if decay else []
     if no_decay:
         groups.append({"params": no_decay, "weight_decay": 0.0})
     return AdamW(groups, lr=lr, betas=betas)
@@ -43,13 +51,18 @@ def accumulate_gradients(model, batches) -> float:
 
 def train_step(model, optimizer, batches, lr, grad_clip):
     """One optimizer step on `batches` at learning rate lr: accumulate gradients, clip the global
-    norm to grad_clip (0 = off), AdamW update, clear the gradients. Returns (loss, grad_norm);
-    grad_norm is the norm before clipping, or None when grad_clip is 0."""
+    norm to grad_clip (0 = off), AdamW update, clear the gradients. Returns (loss, grad_norm),
+    grad_norm the norm before clipping.
+
+    When the loss or the gradient norm is not finite the update is skipped (the weights and the
+    optimizer state stay as they were) and the caller sees the non-finite value."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     loss = accumulate_gradients(model, batches)
-    norm = clip_grad_norm_(model.parameters(), grad_clip) if grad_clip > 0 else None
-    optimizer.step()
+    params = model.trainable_parameters()
+    norm = clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
+    if math.isfinite(loss) and math.isfinite(norm):
+        optimizer.step()
     optimizer.zero_grad()
     return loss, norm
 

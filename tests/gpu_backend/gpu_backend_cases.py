@@ -116,7 +116,7 @@ def assert_op_matches_numpy(op, fn, shapes, device, what=""):
 
 
 # ---- a whole GPT training step ----------------------------------------------------------------
-GPT_CONFIG = GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16)  # D = 8
+GPT_CONFIG = GPTConfig(vocab_size=11, block_size=8, n_layers=2, n_heads=2, d_model=16)  # D = 8
 GPT_TOL = TOLERANCES["matmul"]  # the step is matmuls, and the loosest op row is theirs
 # dispatch.use() arguments that, between them, run every version of the GPT's five hot ops
 VERSION_SETS = {

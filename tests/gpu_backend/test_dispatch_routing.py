@@ -240,7 +240,7 @@ def test_importing_and_running_minillm_on_numpy_imports_neither_cupy_nor_numba()
         "import sys, numpy as np\n"
         "import minillm, minillm.functional, minillm.ops.dispatch\n"
         "from minillm.models import GPT, GPTConfig\n"
-        "m = GPT(GPTConfig(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=4))\n"
+        "m = GPT(GPTConfig(vocab_size=5, block_size=4, n_layers=1, n_heads=1, d_model=4))\n"
         "m(np.zeros((1, 3), int), np.zeros((1, 3), int))[1].backward()\n"
         "print(sorted(k for k in ('cupy', 'numba') if k in sys.modules))\n"
     )

@@ -22,7 +22,7 @@ from minillm.tensor import Tensor
 pytestmark = pytest.mark.gpu
 CASES = all_cases(lambda op: registry("cupy", op))
 # shakespeare-char's model (nanoGPT's CPU baby GPT): D = 32, T = 64, V = 65
-BABY = GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)
+BABY = GPTConfig(vocab_size=65, block_size=64, n_layers=4, n_heads=4, d_model=128)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from compare import assert_close as _compare
 
+from minillm.models import GPTConfig
 from minillm.train import TrainConfig
 
 # One table per dtype. float64: the same sums in another order (cached vs full attention, k
@@ -43,13 +44,14 @@ def tiny_run(tmp_path, corpus_file):
     """make(**overrides) -> a TrainConfig for a tiny run on corpus_file in its own folder."""
 
     def make(name="run", **overrides):
+        model = dict(n_layers=2, n_heads=2, d_model=16, block_size=8, bias=False)
+        for key in list(overrides):
+            if key in model or key in ("dropout", "tie_weights"):
+                model[key] = overrides.pop(key)
         base = dict(
             out_dir=str(tmp_path / name),
             dataset=str(corpus_file),
-            n_layer=2,
-            n_head=2,
-            n_embd=16,
-            block_size=8,
+            model_config=GPTConfig(**model),
             batch_size=4,
             max_iters=8,
             warmup_iters=2,

@@ -6,7 +6,7 @@ import numpy as np
 from minillm.models import GPT, GPTConfig
 
 # a ragged tiny shape (vocab 11, block 8, 2 layers, 16 wide): every test's model is this small
-TINY = dict(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16)
+TINY = dict(vocab_size=11, block_size=8, n_layers=2, n_heads=2, d_model=16)
 
 
 def tiny_gpt(dtype=np.float32, seed=0, **overrides):

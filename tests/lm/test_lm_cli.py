@@ -9,7 +9,6 @@ import pytest
 
 from minillm import cli
 from minillm.train import TrainConfig, config_from_args, load_preset, read_metrics
-from minillm.train.config import parse_simple_toml
 
 TINY_ARGS = [
     "--n_layer=2", "--n_head=2", "--n_embd=16", "--block_size=8", "--batch_size=4",
@@ -94,9 +93,12 @@ def test_cli_missing_checkpoint_and_unknown_command(tmp_path, capsys):
         ("--n_layers=3", "unknown override key 'n_layers'"),
         ("--lr=fast", "lr='fast': expected float"),
         ("--max_iters=2.5", "max_iters='2.5': expected int"),
-        ("--bias=maybe", "bias='maybe': expected bool"),
+        ("--bias=maybe", "model.bias='maybe': expected bool"),
         ("--early_stopping_patience=x", "expected int or none"),
-        ("--n_head=5", "n_embd must be divisible by n_head"),
+        ("--n_head=5", "d_model=128 is not divisible by n_heads=5"),
+        ("--model.n_heads=5", "d_model=128 is not divisible by n_heads=5"),
+        ("--model.n_layer=x", "unknown override key 'model.n_layer'"),
+        ("--model.cell=lstm", "unknown override key 'model.cell'"),
         ("lr=1", "expected --key=value"),
     ],
 )
@@ -104,26 +106,56 @@ def test_cli_train_rejects_unknown_keys_and_bad_types_listing_valid_keys(arg, me
     assert cli.main(["train", arg]) == 2
     err = capsys.readouterr().err
     assert message in err, f"{arg}: {err!r}"
-    if "key" in message or "expected" in message:
+    if "model." in message:
+        assert "valid keys: model.block_size (int), model.n_layers" in err, f"{arg}: {err!r}"
+    elif "key" in message or "expected" in message:
         assert "valid keys: out_dir (str), seed (int)" in err, f"{arg}: no key list in {err!r}"
 
 
 def test_overrides_are_typed_and_applied_after_the_preset():
     cfg = config_from_args(["--preset", "shakespeare-char", "--lr=3e-4", "--bias", "true",
-                            "--early_stopping_patience=none", "--max_iters=10"])  # fmt: skip
-    assert (cfg.lr, cfg.bias, cfg.early_stopping_patience, cfg.max_iters) == (3e-4, True, None, 10)
+                            "--early_stopping_patience=none", "--max_iters=500"])  # fmt: skip
+    got = (cfg.lr, cfg.model_config.bias, cfg.early_stopping_patience, cfg.max_iters)
+    assert got == (3e-4, True, None, 500), got
     assert cfg.out_dir == "out/shakespeare-char", "the preset's out_dir"
+    assert cfg.decay_iters == 500, "the cosine follows max_iters when lr_decay_iters is unset"
+
+
+def test_model_fields_nest_under_model_and_legacy_gpt_keys_still_work():
+    new = config_from_args(["--model.n_layers=6", "--model.d_model=96", "--model.n_heads=3"])
+    old = config_from_args(["--n_layer=6", "--n_embd=96", "--n_head=3"])
+    assert new == old and new.model_config.n_layers == 6 and new.model_config.d_model == 96
+    rnn = config_from_args(["--model=rnnlm", "--model.cell=gru", "--model.n_layers=2"])
+    assert (rnn.model, rnn.model_config.cell, rnn.model_config.n_layers) == ("rnnlm", "gru", 2)
+    with pytest.raises(
+        ValueError, match=r"--n_layer is a GPT key; for model 'rnnlm'.*--model\.FIELD"
+    ):
+        config_from_args(["--model=rnnlm", "--n_layer=2"])
+    with pytest.raises(ValueError, match="unknown model 'bert2'; registered models: gpt, rnnlm"):
+        config_from_args(["--model=bert2"])
+    d = new.to_dict()
+    assert d["model"] == "gpt" and d["model_config"]["n_layers"] == 6
+    assert TrainConfig.from_dict(d) == new, "to_dict / from_dict round trip"
+
+
+def test_a_preset_sets_the_model_in_a_model_table(tmp_path):
+    path = tmp_path / "lstm.toml"
+    path.write_text('max_iters = 30\n[model]\nname = "rnnlm"\ncell = "lstm"\nd_model = 32\n')
+    cfg = config_from_args([f"--preset={path}", "--model.n_layers=2"])
+    assert cfg.model == "rnnlm" and cfg.model_config.d_model == 32
+    assert cfg.model_config.n_layers == 2 and cfg.max_iters == 30
 
 
 def test_shakespeare_char_preset_is_nanogpt_baby_config():
     """BASELINES.md: nanoGPT's CPU baby GPT."""
     cfg = config_from_args(["--preset=shakespeare-char"])
-    expected = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, dropout=0.0,
-                    bias=False, max_iters=2000, lr=1e-3, warmup_iters=100, min_lr=1e-4,
-                    lr_decay_iters=2000, beta1=0.9, beta2=0.99, weight_decay=0.1, grad_clip=1.0,
-                    eval_iters=20, eval_interval=250, tie_weights=True, grad_accum_steps=1,
-                    dataset="shakespeare", tokenizer="char")  # fmt: skip
-    got = {k: getattr(cfg, k) for k in expected}
+    expected = dict(n_layers=4, n_heads=4, d_model=128, block_size=64, batch_size=12,
+                    dropout=0.0, bias=False, max_iters=2000, lr=1e-3, warmup_iters=100,
+                    min_lr=1e-4, decay_iters=2000, beta1=0.9, beta2=0.99, weight_decay=0.1,
+                    grad_clip=1.0, eval_iters=20, eval_interval=250, tie_weights=True,
+                    grad_accum_steps=1, dataset="shakespeare", tokenizer="char")  # fmt: skip
+    model_keys = ("n_layers", "n_heads", "d_model", "dropout", "bias", "tie_weights")
+    got = {k: getattr(cfg.model_config if k in model_keys else cfg, k) for k in expected}
     assert got == expected, (
         f"preset differs: { {k: v for k, v in got.items() if v != expected[k]} }"
     )
@@ -135,28 +167,19 @@ def test_preset_files_reject_unknown_keys_and_bad_types(tmp_path):
     with pytest.raises(ValueError, match="unknown preset key 'n_layers'.*valid keys"):
         load_preset(str(bad_key))
     bad_type = tmp_path / "bad_type.toml"
-    bad_type.write_text("n_layer = 3.0\n")
-    with pytest.raises(ValueError, match="preset n_layer=3.0: expected int"):
+    bad_type.write_text("[model]\nn_layers = 3.0\n")
+    with pytest.raises(ValueError, match="preset model.n_layers=3.0: expected int"):
         load_preset(str(bad_type))
-    with pytest.raises(ValueError, match="shipped presets.*shakespeare-char"):
+    with pytest.raises(ValueError, match="shipped preset.*shakespeare-char"):
         load_preset("no-such-preset")
-
-
-def test_simple_toml_parser_matches_tomllib_on_the_shipped_preset():
-    """The Python 3.10 fallback (no tomllib) reads our presets as tomllib does."""
-    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11: the reference parser exists
-    folder = Path(cli.__file__).parent / "presets"
-    for path in folder.glob("*.toml"):
-        text = path.read_text()
-        assert parse_simple_toml(text) == tomllib.loads(text), f"{path.name} parsed differently"
-    text = 'a = "x # y"  # c\nb = -3\nc = 2.5e-4\nd = true\n'
-    assert parse_simple_toml(text) == {"a": "x # y", "b": -3, "c": 2.5e-4, "d": True}
+    with pytest.raises(FileNotFoundError, match="preset file .*missing.toml' does not exist"):
+        load_preset(str(tmp_path / "missing.toml"))
 
 
 def test_train_config_rejects_out_of_range_values():
     with pytest.raises(ValueError, match="min_lr must be in"):
         TrainConfig(lr=1e-4, min_lr=1e-3)
-    with pytest.raises(ValueError, match="lr_decay_iters must be > warmup_iters"):
+    with pytest.raises(ValueError, match="lr_decay_iters must be an int > warmup_iters"):
         TrainConfig(warmup_iters=10, lr_decay_iters=10)
     with pytest.raises(ValueError, match="tokenizer must be"):
         TrainConfig(tokenizer="word")

@@ -15,7 +15,7 @@ from minillm.generate import (
     top_k_filter,
     top_p_filter,
 )
-from minillm.models import RNNLM
+from minillm.models import RNNLM, RNNLMConfig
 
 
 def log_softmax(z):
@@ -189,7 +189,7 @@ def test_generate_zero_tokens_returns_the_prompt_and_restores_training_mode():
 
 
 def test_rnnlm_generation_with_carried_state_equals_recomputation():
-    rnn = RNNLM(11, 12, 2, cell="gru", rng=np.random.default_rng(0), dtype=np.float64)
+    rnn = RNNLM(RNNLMConfig(vocab_size=11, d_model=12, n_layers=2, cell="gru")).double()
     a = generate(rnn, [[1, 2, 3]], 10, seed=5)
     b = generate(rnn, [[1, 2, 3]], 10, seed=5, use_cache=False)
     assert np.array_equal(a, b), f"RNNLM cached {a} vs uncached {b}"

@@ -52,10 +52,16 @@ def test_gpt_ignores_targets_of_minus_100(assert_close):
 
 @pytest.mark.parametrize(
     "bad",
-    [dict(n_embd=15), dict(n_head=0), dict(vocab_size=0), dict(block_size=2.5), dict(dropout=1.0)],
+    [
+        dict(d_model=15),
+        dict(n_heads=0),
+        dict(vocab_size=0),
+        dict(block_size=2.5),
+        dict(dropout=1.0),
+    ],
 )
 def test_gpt_config_rejects_bad_shapes(bad):
-    with pytest.raises(ValueError, match=next(iter(bad)) if "n_embd" not in bad else "divisible"):
+    with pytest.raises(ValueError, match=next(iter(bad)) if "d_model" not in bad else "divisible"):
         GPTConfig(**{**TINY, **bad})
 
 
@@ -89,9 +95,9 @@ def test_C2_tied_head_is_the_token_embedding_and_gets_both_gradients(assert_clos
 
 
 def test_C1_gpt2_init_scales_residual_projections():
-    cfg = GPTConfig(vocab_size=50, block_size=32, n_layer=6, n_head=4, n_embd=96)
+    cfg = GPTConfig(vocab_size=50, block_size=32, n_layers=6, n_heads=4, d_model=96)
     model = GPT(cfg, seed=0)
-    resid = 0.02 / math.sqrt(2 * cfg.n_layer)
+    resid = 0.02 / math.sqrt(2 * cfg.n_layers)
     for name, p in model.named_parameters():
         a = p.data
         if name.endswith((".W_o.W", ".W_2.W")):
@@ -112,7 +118,7 @@ def test_C1_gpt2_init_scales_residual_projections():
 
 
 def test_gpt_num_params_counts_like_nanogpt():
-    cfg = GPTConfig(vocab_size=76, block_size=64, n_layer=4, n_head=4, n_embd=128, bias=False)
+    cfg = GPTConfig(vocab_size=76, block_size=64, n_layers=4, n_heads=4, d_model=128, bias=False)
     model = GPT(cfg)
     V, T, L, C = 76, 64, 4, 128
     per_block = 4 * C * C + 2 * 4 * C * C + 2 * C  # W_q,k,v,o + W_1, W_2 + two LayerNorm gains
@@ -164,10 +170,10 @@ def test_gpt_last_only_gives_the_last_position(assert_close):
 
 @pytest.mark.parametrize("tie, bias", [(True, True), (False, False)])
 def test_gpt_names_round_trip_through_nanogpt_layout(tie, bias):
-    model = tiny_gpt(tie_weights=tie, bias=bias, n_layer=3)
+    model = tiny_gpt(tie_weights=tie, bias=bias, n_layers=3)
     state = model.state_dict()
     theirs = gpt_names.to_nanogpt(state, 3)
-    C = TINY["n_embd"]
+    C = TINY["d_model"]
     assert theirs["transformer.h.1.attn.c_attn.weight"].shape == (3 * C, C), "c_attn layout"
     assert theirs["lm_head.weight"].shape == (11, C), "lm_head layout"
     assert ("transformer.h.0.ln_1.bias" in theirs) == bias, "LayerNorm bias presence"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from lm_tiny import tiny_gpt
 
-import minillm.train.checkpoint as ckpt_module
+import minillm.models.checkpoint as ckpt_module
 from minillm.data import CharTokenizer
 from minillm.models import GPT
 from minillm.optim import warmup_cosine_lr
@@ -140,10 +140,10 @@ def test_checkpoint_for_another_architecture_names_keys_and_shapes(tiny_run, tmp
     train(tiny_run("run", max_iters=1, eval_interval=1), log=lambda m: None)
     folder = tmp_path / "run"
     V = load_checkpoint(folder)[0].config.vocab_size
-    wider = tiny_gpt(n_embd=12, vocab_size=V, bias=False)  # another width
+    wider = tiny_gpt(d_model=12, vocab_size=V, bias=False)  # another width
     with pytest.raises(ValueError, match=rf"wte\.W: checkpoint \({V}, 16\) vs model \({V}, 12\)"):
         load_weights(wider, folder)
-    deeper = tiny_gpt(n_layer=3, vocab_size=V, bias=False)
+    deeper = tiny_gpt(n_layers=3, vocab_size=V, bias=False)
     with pytest.raises(ValueError, match=r"missing keys \['blocks\.2\."):
         load_weights(deeper, folder)
     other_vocab = tiny_gpt(vocab_size=V + 2, bias=False)
@@ -151,8 +151,8 @@ def test_checkpoint_for_another_architecture_names_keys_and_shapes(tiny_run, tmp
         ValueError, match=rf"wte\.W: checkpoint \({V}, 16\) vs model \({V + 2}, 16\)"
     ):
         load_weights(other_vocab, folder)
-    with pytest.raises(ValueError, match=r"wpe\.W: checkpoint \(8, 16\) vs model \(8, 12\)"):
-        train(tiny_run("run", n_embd=12, n_head=2, resume=True), log=lambda m: None)
+    with pytest.raises(ValueError, match=r"resume: .*model_config: .*d_model=16.* -> .*d_model=12"):
+        train(tiny_run("run", d_model=12, n_heads=2, resume=True), log=lambda m: None)
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
@@ -181,7 +181,7 @@ def test_checkpoint_holds_configs_tokenizer_and_optimizer(tiny_run, tmp_path):
     model, tok, manifest = load_checkpoint(result.out_dir)
     assert isinstance(tok, CharTokenizer) and tok.vocab_size == model.config.vocab_size
     assert manifest["train_config"]["max_iters"] == 4 and manifest["state"]["step"] == 4
-    assert manifest["model_config"]["n_embd"] == 16, "model config"
+    assert manifest["model_config"]["d_model"] == 16, "model config"
     rng = np.random.default_rng()
     rng.bit_generator.state = manifest["state"]["rng"]  # a valid numpy generator state
     scalars = manifest["optimizer"]["scalars"]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from minillm.models import RNNLM
+from minillm.models import RNNLM, RNNLMConfig
 from minillm.optim import AdamW
 from minillm.tensor import Tensor
 
@@ -11,7 +11,8 @@ CELLS = ["rnn", "lstm", "gru"]
 
 
 def model(cell, V=13, H=8, L=1, seed=0, **kw):
-    return RNNLM(V, H, L, cell=cell, rng=np.random.default_rng(seed), dtype=np.float64, **kw)
+    config = RNNLMConfig(vocab_size=V, d_model=H, n_layers=L, cell=cell, **kw)
+    return RNNLM(config, seed=seed).double()
 
 
 def batch(V, B, T, seed=1):
@@ -55,7 +56,7 @@ def test_F1_rnnlm_step_by_step_equals_full_sequence(cell, assert_close):
 def test_C21_rnnlm_overfits_one_batch(cell):
     """AdamW on one fixed batch: the loss starts near ln V = 2.56 and falls below 0.02 in 80
     steps (measured 0.0013-0.0023 over 4 seeds for every cell)."""
-    m = RNNLM(13, 32, cell=cell, rng=np.random.default_rng(100))
+    m = RNNLM(RNNLMConfig(vocab_size=13, d_model=32, cell=cell), seed=100)
     idx, tgt = batch(13, 4, 11, seed=0)
     opt = AdamW(m.parameters(), lr=2e-2, weight_decay=0.0)
     losses = []
@@ -90,7 +91,7 @@ def test_C22_rnnlm_dropout_only_while_training(assert_close):
 def test_rnnlm_rejects_bad_input():
     m = model("gru")
     with pytest.raises(ValueError, match="cell must be one of"):
-        RNNLM(5, 4, cell="transformer")
+        RNNLMConfig(vocab_size=5, d_model=4, cell="transformer")
     with pytest.raises(ValueError, match=r"expected idx \(B, T\) of ints, got \(4,\)"):
         m(np.zeros(4, dtype=np.int64))
     with pytest.raises(ValueError, match=r"expected idx \(B, T\) of ints, got \(2, 3\) float"):

@@ -12,6 +12,7 @@ from minillm.nn import (
     TransformerDecoderLayer,
     TransformerEncoder,
     TransformerEncoderLayer,
+    record_attention,
 )
 from minillm.tensor import Tensor
 
@@ -135,14 +136,16 @@ def test_C13_decoder_kv_cache_equals_full_pass(norm_first, assert_close):
     assert_close(np.concatenate([s.data for s in steps], axis=1), full, "decoder with KV cache")
 
 
-def test_C24_decoder_layer_returns_self_and_cross_weights(assert_close):
+def test_C24_decoder_layer_records_self_and_cross_weights(assert_close):
     rng = np.random.default_rng(3)
     layer = small_decoder()
     x, mem = rng.standard_normal((2, 5, 8)), rng.standard_normal((2, 3, 8))
-    y, (w_self, w_cross) = layer(Tensor(x), Tensor(mem), tgt_is_causal=True, return_weights=True)
+    with record_attention(layer) as maps:
+        y = layer(Tensor(x), Tensor(mem), tgt_is_causal=True)
+    w_self, w_cross = maps["self_attn"][0], maps["cross_attn"][0]
     assert w_self.shape == (2, 2, 5, 5) and w_cross.shape == (2, 2, 5, 3)
     assert np.all(np.triu(w_self, 1) == 0), "masked self-attention weights above the diagonal"
-    assert_close(y, layer(Tensor(x), Tensor(mem), tgt_is_causal=True), "return_weights output")
+    assert_close(y, layer(Tensor(x), Tensor(mem), tgt_is_causal=True), "recorded output")
 
 
 @pytest.mark.parametrize("shape", [(2, 5, 7), (5, 8), (1, 2, 5, 8)])

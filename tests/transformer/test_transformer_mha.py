@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import minillm.functional as F
-from minillm.nn import KVCache, MultiHeadAttention
+from minillm.nn import KVCache, MultiHeadAttention, record_attention
 from minillm.tensor import Tensor, gradcheck
 
 
@@ -98,7 +98,9 @@ def test_F19_mha_matches_torch_multihead_attention(case, torch_fixture, assert_c
     m = fx.load_into(MultiHeadAttention(cfg["d_model"], cfg["n_heads"], bias=cfg["bias"]))
     x_q = Tensor(fx["x_q"].copy(), requires_grad=True)
     x_kv = Tensor(fx["x_kv"].copy(), requires_grad=True) if case == "cross_masked" else None
-    y, w = m(x_q, x_kv, torch_masks_to_ours(fx), return_weights=True)
+    with record_attention(m) as maps:
+        y = m(x_q, x_kv, torch_masks_to_ours(fx))
+    w = maps[""][0]  # the module itself is the recorded layer: path ""
     assert_close(y, fx["out"], f"mha_{case} output")
     assert_close(w, fx["weights"], f"mha_{case} attention weights")
     (y * Tensor(fx["G"])).sum().backward()
@@ -109,14 +111,19 @@ def test_F19_mha_matches_torch_multihead_attention(case, torch_fixture, assert_c
         assert_close(x_kv.grad, fx["dx_kv"], f"mha_{case} dx_kv")
 
 
-def test_C24_attention_weights_are_returned_per_head(assert_close):
+def test_C24_attention_weights_are_recorded_per_head_and_call(assert_close):
     rng = np.random.default_rng(2)
     m = mha64(8, 2)
     x, mem = rng.standard_normal((3, 4, 8)), rng.standard_normal((3, 6, 8))
-    y, w = m(Tensor(x), Tensor(mem), return_weights=True)
+    with record_attention(m) as maps:
+        y = m(Tensor(x), Tensor(mem))
+        m(Tensor(x[:1]), Tensor(mem[:1]))
+    (w, w_second) = maps[""]
     assert y.shape == (3, 4, 8) and w.shape == (3, 2, 4, 6), (y.shape, w.shape)
+    assert w_second.shape == (1, 2, 4, 6), "one recorded array per call"
     np.testing.assert_allclose(w.sum(-1), 1.0, rtol=1e-12, err_msg="C24 weights rows sum to 1")
-    assert_close(y, m(Tensor(x), Tensor(mem)), "return_weights changes the output")
+    assert_close(y, m(Tensor(x), Tensor(mem)), "recording changes the output")
+    assert m.recorder is None, "record_attention left the recorder on"
 
 
 def test_C13_cross_attention_reads_keys_from_memory_only():

@@ -18,7 +18,7 @@ from minillm.models.seq2seq_task import (
     make_arrays,
     train_seq2seq,
 )
-from minillm.nn import KVCache
+from minillm.nn import KVCache, record_attention
 from minillm.tensor import Tensor, gradcheck, no_grad
 
 # The CI-sized run: 1+1 layers, d_model 32, strings of 3..6 digits, 500 AdamW steps of 32.
@@ -31,19 +31,23 @@ def tiny(norm_first=False, seed=0, dtype=np.float64, **kw):
     cfg = dict(d_model=8, n_heads=2, d_ff=12, n_encoder_layers=2, n_decoder_layers=2, max_len=12)
     cfg.update(kw)
     m = Seq2SeqTransformer(
-        Seq2SeqConfig(VOCAB_SIZE, VOCAB_SIZE, norm_first=norm_first, **cfg),
-        np.random.default_rng(seed),
+        Seq2SeqConfig(VOCAB_SIZE, VOCAB_SIZE, norm_first=norm_first, **cfg), seed=seed
     )
-    for p in m.parameters():
-        p.data = p.data.astype(dtype)
-    return m.eval()
+    return m.to(dtype).eval()
 
 
 def test_C13_forward_shapes_and_weights():
     m = tiny()
     src, tgt_in, _ = make_arrays(["123", "98765"])
-    logits, w = m(src, tgt_in, return_weights=True)
-    assert logits.shape == (2, 6, VOCAB_SIZE)
+    with record_attention(m) as maps:
+        logits, loss = m(src, tgt_in)
+    assert logits.shape == (2, 6, VOCAB_SIZE) and loss is None
+    layers = range(2)
+    w = {
+        "encoder": [maps[f"encoder.layers.{i}.self_attn"][0] for i in layers],
+        "decoder_self": [maps[f"decoder.layers.{i}.self_attn"][0] for i in layers],
+        "cross": [maps[f"decoder.layers.{i}.cross_attn"][0] for i in layers],
+    }
     assert [a.shape for a in w["encoder"]] == [(2, 2, 5, 5)] * 2
     assert [a.shape for a in w["decoder_self"]] == [(2, 2, 6, 6)] * 2
     assert [a.shape for a in w["cross"]] == [(2, 2, 6, 5)] * 2
@@ -56,7 +60,7 @@ def test_C13_source_padding_does_not_change_the_output(norm_first, assert_close)
     m = tiny(norm_first)
     src, tgt_in, _ = make_arrays(["4071"])
     padded = np.concatenate([src, np.full((1, 3), PAD)], axis=1)  # (1, 7): 3 extra pads
-    assert_close(m(padded, tgt_in), m(src, tgt_in), "logits with extra source padding")
+    assert_close(m(padded, tgt_in)[0], m(src, tgt_in)[0], "logits with extra source padding")
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -75,7 +79,7 @@ def test_F4_model_is_the_composition_of_its_blocks(norm_first, assert_close):
         h = block(h, memory, None, src_mask, True)
     h = m.decoder.norm(h) if norm_first else h
     probs = F.softmax(m.out(h), -1)
-    assert_close(F.softmax(m(src, tgt_in), -1), probs, "F4 composition of blocks")
+    assert_close(F.softmax(m(src, tgt_in)[0], -1), probs, "F4 composition of blocks")
 
 
 def test_F4_erratum_a_stack_of_blocks_is_not_a_matrix_product():
@@ -115,7 +119,7 @@ def test_C13_loss_ignores_padding_and_has_gradients():
     m.train()
     src, tgt_in, tgt_out = make_arrays(["12", "3456"])
     loss = m.loss(src, tgt_in, tgt_out)
-    logits = m(src, tgt_in).data.reshape(-1, VOCAB_SIZE)
+    logits = m(src, tgt_in)[0].data.reshape(-1, VOCAB_SIZE)
     t = tgt_out.reshape(-1)
     keep = t != PAD
     lse = np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1)) + logits.max(1)
@@ -148,7 +152,7 @@ def test_C13_bad_inputs_raise():
         m(src, tgt_in[:1])
     with pytest.raises(ValueError, match=r"T=13.*max_len=12"):
         m(np.full((1, 13), 5), tgt_in[:1])
-    with pytest.raises(ValueError, match=r"tgt_out \(2, 3\) != \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"targets \(2, 3\) != \(2, 4\)"):
         m.loss(src, tgt_in, tgt_out[:, :3])
 
 
@@ -181,7 +185,7 @@ def test_C13_small_model_learns_reversal():
     cfg = Seq2SeqConfig(
         VOCAB_SIZE, VOCAB_SIZE, 32, 2, 64, n_encoder_layers=1, n_decoder_layers=1, max_len=16
     )
-    m = Seq2SeqTransformer(cfg, np.random.default_rng(0))
+    m = Seq2SeqTransformer(cfg, seed=0)
     t0 = time.perf_counter()
     losses, _ = train_seq2seq(m, task, steps=500, batch_size=32, lr=3e-3, warmup=50)
     acc = evaluate(m, task)

@@ -1,5 +1,9 @@
 """Checkpoints: weights, optimizer state, configs, tokenizer, step and RNG states, atomically.
 
+Below the training loop (models layer), so generation, evaluation, a server or a notebook load
+weights without importing `minillm.train`. Any registered model (models/registry.py) saves and
+loads: the manifest names its registry entry and its config.
+
 A checkpoint is a folder holding
     checkpoint.json                 configs, tokenizer, step, RNG states, optimizer scalars, and
                                     the names of the two array files below
@@ -20,11 +24,12 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from ..data import tokenizer_from_dict
-from ..models import GPT, GPTConfig
 from ..tensor.backend import to_device
+from .registry import get_spec, spec_of
 
 MANIFEST = "checkpoint.json"
-FORMAT = "minillm-checkpoint-1"
+FORMAT = "minillm-checkpoint-2"
+READABLE = ("minillm-checkpoint-1", FORMAT)  # format 1: "GPT" and nanoGPT's config names
 
 
 def _write_atomic(path: Path, write) -> None:
@@ -47,7 +52,9 @@ def _host(a):
 def save_checkpoint(folder, model, tokenizer, train_config: dict, optimizer=None, state=None):
     """Write a checkpoint of `model` (and `optimizer`, `state`) into `folder`, atomically.
 
-    state: JSON-serialisable run state (step, RNG states, early-stopping counters)."""
+    state: JSON-serialisable run state (step, RNG states, early-stopping counters).
+    The model must be registered (ValueError naming the registered models otherwise)."""
+    spec = spec_of(model)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tag = f"{(state or {}).get('step', 0):06d}-{secrets.token_hex(4)}"
@@ -56,10 +63,10 @@ def save_checkpoint(folder, model, tokenizer, train_config: dict, optimizer=None
     _write_atomic(folder / files["model"], lambda p: save_file(weights, str(p)))
     manifest = {
         "format": FORMAT,
-        "model": type(model).__name__,
+        "model": spec.name,
         "model_config": model.config.to_dict(),
         "train_config": train_config,
-        "tokenizer": tokenizer.to_dict(),
+        "tokenizer": None if tokenizer is None else tokenizer.to_dict(),
         "state": state or {},
         "files": files,
     }
@@ -107,14 +114,18 @@ def read_manifest(folder) -> dict:
             f"`minillm train --out_dir={folder}` first)"
         )
     manifest = json.loads(path.read_text(encoding="utf-8"))
-    if manifest.get("format") != FORMAT:
+    if manifest.get("format") not in READABLE:
         raise ValueError(f"{path}: not a minillm checkpoint (format {manifest.get('format')!r})")
     return manifest
 
 
-def load_weights(model, folder, manifest=None) -> None:
-    """Copy the checkpoint's weights into model; ValueError naming every missing, unexpected or
-    mis-shaped key when the checkpoint is for another architecture or vocabulary."""
+def load_weights(model, folder, manifest=None, strict=True):
+    """Copy the checkpoint's weights into model; return (missing_keys, unexpected_keys).
+
+    strict=True: ValueError naming every missing, unexpected or mis-shaped key when the
+    checkpoint is for another architecture or vocabulary. strict=False: loads every key the
+    model has and returns the keys it left alone (a base model's checkpoint into a model with
+    extra parameters, e.g. LoRA's A and B, reports those as missing); shapes must still match."""
     manifest = manifest or read_manifest(folder)
     weights = load_file(str(Path(folder) / manifest["files"]["model"]))
     own = model.state_dict()
@@ -125,13 +136,13 @@ def load_weights(model, folder, manifest=None) -> None:
         for k in own
         if k in weights and weights[k].shape != tuple(own[k].shape)
     ]
-    if missing or unexpected or shapes:
+    if shapes or (strict and (missing or unexpected)):
         raise ValueError(
-            f"checkpoint {str(folder)!r} does not fit this model (checkpoint config "
-            f"{manifest['model_config']}): missing keys {missing}, unexpected keys {unexpected}, "
-            f"shape mismatches [{'; '.join(shapes)}]"
+            f"checkpoint {str(folder)!r} does not fit this model (checkpoint: "
+            f"{manifest['model']} {manifest['model_config']}): missing keys {missing}, "
+            f"unexpected keys {unexpected}, shape mismatches [{'; '.join(shapes)}]"
         )
-    model.load_state_dict(weights)
+    return model.load_state_dict(weights, strict=False)
 
 
 def load_optimizer(optimizer, folder, manifest=None) -> None:
@@ -149,11 +160,18 @@ def load_optimizer(optimizer, folder, manifest=None) -> None:
     )
 
 
+def build_from_manifest(manifest: dict, seed: int = 0):
+    """An untrained model of the checkpoint's registry entry and config."""
+    spec = get_spec(manifest["model"])
+    return spec.build(spec.config.from_dict(manifest["model_config"]), seed)
+
+
 def load_checkpoint(folder, device: str = "cpu"):
-    """(model, tokenizer, manifest) rebuilt from a checkpoint folder, the model in eval mode."""
+    """(model, tokenizer, manifest) rebuilt from a checkpoint folder, the model in eval mode.
+    Any registered model; its weights are checked key by key and shape by shape."""
     manifest = read_manifest(folder)
-    if manifest["model"] != "GPT":
-        raise ValueError(f"checkpoint {str(folder)!r} holds a {manifest['model']}, not a GPT")
-    model = GPT(GPTConfig(**manifest["model_config"])).to(device)
+    model = build_from_manifest(manifest).to(device)
     load_weights(model, folder, manifest)
-    return model.eval(), tokenizer_from_dict(manifest["tokenizer"]), manifest
+    stored = manifest.get("tokenizer")
+    tokenizer = None if stored is None else tokenizer_from_dict(stored)
+    return model.eval(), tokenizer, manifest
