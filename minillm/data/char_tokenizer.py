@@ -10,6 +10,12 @@ chapters (char-RNN, nanoGPT's ``shakespeare_char``).
 Its weakness: a character never seen in training has no id. By default that is an error; pass
 ``unk="<unk>"`` to map every unknown character to one extra "unknown" token instead (lossy:
 ``decode`` then gives back the ``unk`` string, not the original character).
+
+Special tokens (``special_tokens={"pad": "<pad>", "eos": "<eos>"}``, roles as in
+``tokenizer_base.ROLES``) get the ids after the characters (and after ``unk``), in role order;
+``encode`` never reads one out of the text (``"<pad>"`` in a text is five characters), they are
+added by ``encode(..., add_special_tokens=True)`` and used by ``pad``/``encode_batch``. Without
+special tokens the ids and the saved file are what they always were.
 """
 
 import json
@@ -18,17 +24,19 @@ from os import PathLike
 import numpy as np
 
 from .ids import as_id_array
+from .tokenizer_base import Tokenizer, check_special_tokens
 
 
-class CharTokenizer:
+class CharTokenizer(Tokenizer):
     """Maps each character of a fixed vocabulary to its index, and back.
 
     ``chars`` is the vocabulary in id order (single characters, no repeats). ``unk`` (optional) is
     the string that stands for an unknown character: if it is one of ``chars`` that id is used,
-    otherwise it becomes one extra token with the last id.
+    otherwise it becomes one extra token after the characters. ``special_tokens`` (role -> string,
+    no ``"unk"``: that is the ``unk`` argument) adds one token per role after those.
     """
 
-    def __init__(self, chars, unk: str | None = None):
+    def __init__(self, chars, unk: str | None = None, special_tokens: dict | None = None):
         chars = list(chars)
         for i, ch in enumerate(chars):
             if not isinstance(ch, str) or len(ch) != 1:
@@ -43,24 +51,42 @@ class CharTokenizer:
         self.itos = chars + [unk] if unk is not None and unk not in chars else list(chars)
         self.stoi = {ch: i for i, ch in enumerate(chars)}
         self.unk_id = None if unk is None else self.itos.index(unk)
+        extra = check_special_tokens(special_tokens, "CharTokenizer")
+        if "unk" in extra:
+            raise ValueError("CharTokenizer: give the unknown token as unk=..., not special_tokens")
+        for role, token in extra.items():
+            if token in self.itos:
+                raise ValueError(
+                    f"CharTokenizer: special token {token!r} ({role}) is already in the vocabulary"
+                )
+        self.extra_special_tokens = extra
+        self.special_tokens = {}
+        if unk is not None and unk not in chars:
+            self.special_tokens["unk"] = unk  # an extra token; a vocabulary char stays ordinary
+        self.special_tokens.update(extra)
+        self.itos = self.itos + list(extra.values())
+        self.special_ids = {role: self.itos.index(t) for role, t in self.special_tokens.items()}
 
     @classmethod
-    def from_text(cls, text: str, unk: str | None = None) -> "CharTokenizer":
+    def from_text(
+        cls, text: str, unk: str | None = None, special_tokens: dict | None = None
+    ) -> "CharTokenizer":
         """Build the vocabulary from the sorted distinct characters of ``text``."""
         if not isinstance(text, str):
             raise TypeError(f"CharTokenizer.from_text: expected str, got {type(text).__name__}")
-        return cls(sorted(set(text)), unk=unk)
+        return cls(sorted(set(text)), unk=unk, special_tokens=special_tokens)
 
     @property
     def vocab_size(self) -> int:
-        """Number of ids (the distinct characters, plus one if ``unk`` added a token)."""
+        """Number of ids: the distinct characters, ``unk``'s extra token, the special tokens."""
         return len(self.itos)
 
-    def encode(self, text: str) -> np.ndarray:
-        """Return the ids of the characters of ``text``: shape (N,) int64, N = len(text).
+    def _encode_ordinary(self, text: str) -> np.ndarray:
+        """The ids of the characters of ``text``: shape (N,) int64, N = len(text).
 
-        An unknown character raises ValueError naming it and its position, unless the tokenizer
-        has an ``unk`` token, which it then becomes.
+        ``encode(text)`` returns this (see ``Tokenizer.encode`` for pairs, special tokens and
+        truncation). An unknown character raises ValueError naming it and its position, unless
+        the tokenizer has an ``unk`` token, which it then becomes.
         """
         if not isinstance(text, str):
             raise TypeError(f"CharTokenizer.encode: expected str, got {type(text).__name__}")
@@ -77,14 +103,22 @@ class CharTokenizer:
             ids[unknown] = self.unk_id
         return ids
 
-    def decode(self, ids) -> str:
-        """Join the characters of ``ids`` (a 1-D sequence of ints in [0, vocab_size))."""
+    def decode(self, ids, skip_special_tokens: bool = False) -> str:
+        """Join the characters of ``ids`` (a 1-D sequence of ints in [0, vocab_size)).
+
+        A special token decodes to its string, or to nothing with ``skip_special_tokens``.
+        """
         arr = as_id_array(ids, self.vocab_size, "CharTokenizer.decode")
+        if skip_special_tokens:
+            arr = self._drop_special(arr)
         return "".join([self.itos[i] for i in arr.tolist()])
 
     def to_dict(self) -> dict:
         """A JSON-serialisable description, e.g. to store inside a checkpoint."""
-        return {"type": "char", "chars": self.chars, "unk": self.unk}
+        d = {"type": "char", "chars": self.chars, "unk": self.unk}
+        if self.extra_special_tokens:
+            d["special_tokens"] = dict(self.extra_special_tokens)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "CharTokenizer":
@@ -94,7 +128,7 @@ class CharTokenizer:
             raise ValueError(
                 f"CharTokenizer.from_dict: expected a dict of type 'char', got {got!r}"
             )
-        return cls(d["chars"], unk=d.get("unk"))
+        return cls(d["chars"], unk=d.get("unk"), special_tokens=d.get("special_tokens"))
 
     def save(self, path: str | PathLike) -> None:
         """Write ``to_dict()`` as UTF-8 JSON."""
@@ -108,4 +142,5 @@ class CharTokenizer:
             return cls.from_dict(json.load(f))
 
     def __repr__(self) -> str:
-        return f"CharTokenizer(vocab_size={self.vocab_size}, unk={self.unk!r})"
+        extra = f", special_tokens={self.extra_special_tokens}" if self.extra_special_tokens else ""
+        return f"CharTokenizer(vocab_size={self.vocab_size}, unk={self.unk!r}{extra})"

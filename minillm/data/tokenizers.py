@@ -1,4 +1,4 @@
-"""One entry point for stored tokenizers: rebuild either kind from its ``to_dict()``.
+"""One entry point for stored tokenizers: rebuild any kind from its ``to_dict()``.
 
 A checkpoint stores its tokenizer as a small dict with a ``"type"`` key; these helpers read that
 key and hand the dict to the right class.
@@ -9,12 +9,13 @@ from os import PathLike
 
 from .bpe import BPETokenizer
 from .char_tokenizer import CharTokenizer
+from .wordpiece import WordPieceTokenizer
 
-TOKENIZERS = {"char": CharTokenizer, "bpe": BPETokenizer}
+TOKENIZERS = {"char": CharTokenizer, "bpe": BPETokenizer, "wordpiece": WordPieceTokenizer}
 
 
 def tokenizer_from_dict(d: dict):
-    """Return a ``CharTokenizer`` or ``BPETokenizer`` from a ``to_dict()`` result."""
+    """Return the tokenizer (a class of ``TOKENIZERS``) that a ``to_dict()`` result describes."""
     kind = d.get("type") if isinstance(d, dict) else None
     if kind not in TOKENIZERS:
         raise ValueError(
@@ -25,6 +26,6 @@ def tokenizer_from_dict(d: dict):
 
 
 def load_tokenizer(path: str | PathLike):
-    """Read a tokenizer JSON file written by either class's ``save``."""
+    """Read a tokenizer JSON file written by any tokenizer's ``save``."""
     with open(path, encoding="utf-8") as f:
         return tokenizer_from_dict(json.load(f))
