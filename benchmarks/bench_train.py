@@ -14,7 +14,7 @@ and PyTorch's OpenMP threads spin after their work, so back-to-back steps slow e
 (BASELINES.md). Each step is timed alone; the report gives medians over --steps steps and the
 ratio minillm / PyTorch. --profile runs cProfile over 10 more minillm steps and prints the top
 functions by cumulative time. --device cuda runs both on the GPU (CuPy / CUDA; fails clearly
-without one). Extra --key=value arguments override the preset (e.g. --n_layer=6).
+without one). Extra --key=value arguments override the preset (e.g. --n_layers=6).
 """
 
 import argparse
@@ -74,12 +74,12 @@ def build(cfg, vocab_size):
         return ours, opt, None, None
     TorchGPT, torch_optimizer = torch_model_class()
     mc = ours.config
-    theirs = TorchGPT(mc.vocab_size, mc.block_size, mc.n_layer, mc.n_head, mc.n_embd, mc.bias,
+    theirs = TorchGPT(mc.vocab_size, mc.block_size, mc.n_layers, mc.n_heads, mc.d_model, mc.bias,
                       mc.tie_weights)  # fmt: skip
     host = {
         k: np.asarray(v.get() if hasattr(v, "get") else v) for k, v in ours.state_dict().items()
     }
-    state = gpt_names.to_nanogpt(host, mc.n_layer)
+    state = gpt_names.to_nanogpt(host, mc.n_layers)
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     theirs = theirs.to(ARGS.device)
     t_opt = torch_optimizer(theirs, cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2))
@@ -117,7 +117,7 @@ def main():
     times = {"minillm": [], "pytorch": []}
     losses = {"minillm": [], "pytorch": []}
     for i in range(ARGS.warmup + ARGS.steps):
-        lr = warmup_cosine_lr(i, cfg.lr, cfg.min_lr, cfg.warmup_iters, cfg.lr_decay_iters)
+        lr = warmup_cosine_lr(i, cfg.lr, cfg.min_lr, cfg.warmup_iters, cfg.decay_iters)
         x, y = get_batch(data, cfg.batch_size, cfg.block_size, rng)
         t0 = time.perf_counter()
         loss, _ = train_step(ours, opt, [(x, y)], lr, cfg.grad_clip)  # .item() synchronises
@@ -137,7 +137,7 @@ def main():
         if i >= ARGS.warmup:
             times["pytorch"].append(t3 - t2)
     mc = ours.config
-    print(f"GPT {mc.n_layer} layers x {mc.n_head} heads x {mc.n_embd} wide, block {mc.block_size},"
+    print(f"GPT {mc.n_layers} layers x {mc.n_heads} heads x {mc.d_model} wide, block {mc.block_size},"
           f" batch {cfg.batch_size}, V={mc.vocab_size}, {ours.num_params() / 1e6:.2f} M params;"
           f" device {ARGS.device}, {ARGS.threads} threads")  # fmt: skip
     for name, ts in times.items():

@@ -4,7 +4,8 @@
       < train, generate, finetune, compress, serve (4) < cli, __main__ (5)
 
 - a module imports only modules of its own rank or below; nn and optim never import each other,
-  and ops never imports functional (functional is built on ops);
+  ops never imports functional (functional is built on ops), and generate, finetune, compress
+  and serve never import train (checkpoint I/O lives in models);
 - minillm.data is a leaf (imports nothing of minillm but itself) and is imported from rank >= 3
   only; kernels/ (shipped as minillm.kernels) is a leaf that imports nothing of minillm, and any
   layer may import it;
@@ -38,7 +39,18 @@ RANKS = {
 }
 LEAVES = {"data", "kernels"}
 DATA_MIN_RANK = 3
-FORBIDDEN_PAIRS = {("nn", "optim"), ("optim", "nn"), ("ops", "functional")}
+# nn and optim are independent; ops is below functional; the rank-4 siblings that work on a built
+# model (generation, fine-tuning, compression, serving) load weights through minillm.models and
+# never import the training loop, so a server or a notebook does not pull in tqdm and the loop
+FORBIDDEN_PAIRS = {
+    ("nn", "optim"),
+    ("optim", "nn"),
+    ("ops", "functional"),
+    ("generate", "train"),
+    ("finetune", "train"),
+    ("compress", "train"),
+    ("serve", "train"),
+}
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -178,6 +190,10 @@ def test_every_import_in_minillm_and_kernels_respects_the_layers():
         ("minillm/optim/x.py", "from minillm.nn import Module\n", "must not import minillm.nn"),
         ("minillm/ops/x.py", "from .. import functional\n", "must not import minillm.functional"),
         ("minillm/nn/x.py", "from ..data import corpus\n", "rank >= 3 only"),
+        ("minillm/serve/x.py", "from ..train import train\n", "must not import minillm.train"),
+        ("minillm/finetune/x.py", "import minillm.train.loop\n", "must not import minillm.train"),
+        ("minillm/compress/x.py", "from .. import train\n", "must not import minillm.train"),
+        ("minillm/generate/x.py", "from ..train import step\n", "must not import minillm.train"),
         ("minillm/data/x.py", "from ..tensor import Tensor\n", "minillm.data is a leaf"),
         ("kernels/cupy/x.py", "from minillm.ops import softmax\n", "minillm.kernels is a leaf"),
         ("kernels/x.py", "from .. import tensor\n", "minillm.kernels is a leaf"),
@@ -207,6 +223,7 @@ def test_checker_reports_the_violation_with_file_line_and_import(file, source, r
         ("minillm/ops/x.py", "import minillm.kernels\nfrom ..tensor import Tensor\n"),
         ("minillm/functional.py", "from .ops import softmax as _sm\n"),
         ("minillm/cli.py", "from .train import train\nfrom . import generate\n"),
+        ("minillm/serve/x.py", "from ..models import load_checkpoint\nfrom ..generate import x\n"),
         ("minillm/__init__.py", "from .models import GPT\n"),
         ("kernels/cupy/x.py", "import cupy\nfrom .._pair import KernelPair\n"),
         ("minillm/data/x.py", "from .ids import encode\n\ndef f():\n    import json\n"),

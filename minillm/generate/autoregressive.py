@@ -128,7 +128,14 @@ def _call(model, feed, **kwargs):
     """One forward under no_grad: (B, V) logits of the last position, as a NumPy array."""
     with no_grad():
         logits, _ = model(feed, last_only=True, **kwargs)  # (B, 1, V)
-    return to_device(logits.data[:, -1, :], "cpu")  # (B, V)
+    logits = to_device(logits.data[:, -1, :], "cpu")  # (B, V)
+    if not np.isfinite(logits).all():
+        bad = np.argwhere(~np.isfinite(logits))[0].tolist()
+        raise ValueError(
+            f"generate: the model gave non-finite logits (row {bad[0]}, token {bad[1]}: "
+            f"{logits[bad[0], bad[1]]}); its weights hold NaN or inf (a diverged checkpoint?)"
+        )
+    return logits
 
 
 def _steps(model, ids, mask, n_new, block, rng, sampling, use_cache):

@@ -137,9 +137,15 @@ class GPT(Module):
         drop_wpe = non_embedding and (self.wpe.W.requires_grad or not trainable_only)
         return n - self.wpe.W.size if drop_wpe else n
 
-    def new_caches(self) -> list:
-        """One empty KVCache per block, for `forward(idx, caches=...)` (generation)."""
-        return [KVCache() for _ in self.blocks]
+    def new_caches(self, prefix=None) -> list:
+        """One KVCache per block, for `forward(idx, caches=...)` (generation). prefix: one
+        (k_p, v_p) pair of Tensors (B or 1, H, P, D) per block, rows every query attends to
+        before the tokens (prefix tuning); they do not shift positions or use up block_size."""
+        if prefix is None:
+            return [KVCache() for _ in self.blocks]
+        if len(prefix) != len(self.blocks):
+            raise ValueError(f"GPT: got {len(prefix)} prefix pairs for {len(self.blocks)} blocks")
+        return [KVCache(p) for p in prefix]
 
     def forward(self, idx, targets=None, caches=None, last_only=False, attention_mask=None):
         """idx (B, T) ints -> (logits (B, T, V), loss or None).

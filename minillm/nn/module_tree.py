@@ -125,8 +125,8 @@ class TreeMixin:
 
     def parameter_counts(self) -> dict:
         """{"trainable": n, "frozen": n, "total": n} scalar parameters (tied weights once)."""
-        trainable = self.num_params(trainable_only=True)
-        total = self.num_params()
+        trainable = sum(p.size for p in self.trainable_parameters())
+        total = sum(p.size for p in self.parameters())  # every parameter (GPT.num_params skips wpe)
         return {"trainable": trainable, "frozen": total - trainable, "total": total}
 
     def named_parameter_roles(self):
