@@ -1,7 +1,11 @@
 """The functional API, `import minillm.functional as F`, with PyTorch's names and arguments.
 
-Every function takes and returns Tensors; the math lives in minillm.ops (PyTorch's `dim` is our
-`axis`)."""
+Every function takes and returns Tensors; the math lives in minillm.ops and the Tensor methods.
+Where PyTorch takes `dim`/`keepdim`, so does F, with NumPy's `axis`/`keepdims` as aliases (one
+spelling per argument): F.cat([a, b], dim=1) == F.cat([a, b], axis=1). Besides torch.nn.functional
+it has the torch.* functions that the anchor codebases call as functions (cat, stack, sum, max,
+var, split, ...); they are the Tensor methods of the same names, so their docstrings say more.
+"""
 
 from .ops import activations as _act
 from .ops import attention as _attn
@@ -11,9 +15,7 @@ from .ops import embedding as _emb
 from .ops import gelu as _gelu
 from .ops import layer_norm as _ln
 from .ops import softmax as _sm
-from .tensor import Tensor, concatenate, stack, where
-
-cat = concatenate
+from .tensor import Tensor, cat, concatenate, stack, where
 
 
 def relu(input: Tensor) -> Tensor:
@@ -32,16 +34,99 @@ def gelu(input: Tensor, approximate="none") -> Tensor:
     return _gelu.gelu(input, approximate)
 
 
-def softmax(input: Tensor, dim=-1) -> Tensor:
-    return _sm.softmax(input, dim)
+def softmax(input: Tensor, dim=None, *, axis=None) -> Tensor:
+    """Along dim (default -1), by the hand-written pair (F17)."""
+    return _sm.softmax(input, dim, axis=axis)
 
 
-def log_softmax(input: Tensor, dim=-1) -> Tensor:
-    return _sm.log_softmax(input, dim)
+def log_softmax(input: Tensor, dim=None, *, axis=None) -> Tensor:
+    """Along dim (default -1), by the hand-written pair (F3)."""
+    return _sm.log_softmax(input, dim, axis=axis)
 
 
-def logsumexp(input: Tensor, dim=-1, keepdim=False) -> Tensor:
-    return _sm.logsumexp(input, dim, keepdim)
+def logsumexp(input: Tensor, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+    """Along dim (default -1), by the hand-written pair."""
+    return _sm.logsumexp(input, dim, keepdim, axis=axis, keepdims=keepdims)
+
+
+# ---- torch.* reductions: Tensor methods; max/min(dim) return (values, indices) -------------------
+def sum(input: Tensor, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+    return input.sum(dim, keepdim, axis=axis, keepdims=keepdims)
+
+
+def mean(input: Tensor, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+    return input.mean(dim, keepdim, axis=axis, keepdims=keepdims)
+
+
+def max(input: Tensor, dim=None, keepdim=None, *, axis=None, keepdims=None):
+    return input.max(dim, keepdim, axis=axis, keepdims=keepdims)
+
+
+def min(input: Tensor, dim=None, keepdim=None, *, axis=None, keepdims=None):
+    return input.min(dim, keepdim, axis=axis, keepdims=keepdims)
+
+
+def amax(input: Tensor, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+    return input.amax(dim, keepdim, axis=axis, keepdims=keepdims)
+
+
+def amin(input: Tensor, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+    return input.amin(dim, keepdim, axis=axis, keepdims=keepdims)
+
+
+def var(input: Tensor, dim=None, unbiased=None, keepdim=None, **kwargs) -> Tensor:
+    """Unbiased (correction=1) by default, as torch.var; kwargs: correction, axis, keepdims."""
+    return input.var(dim, unbiased, keepdim, **kwargs)
+
+
+def std(input: Tensor, dim=None, unbiased=None, keepdim=None, **kwargs) -> Tensor:
+    """Unbiased (correction=1) by default, as torch.std; kwargs: correction, axis, keepdims."""
+    return input.std(dim, unbiased, keepdim, **kwargs)
+
+
+# ---- torch.* elementwise and shape functions: Tensor methods ----------------------------------
+def abs(input: Tensor) -> Tensor:
+    return input.abs()
+
+
+def clamp(input: Tensor, min=None, max=None) -> Tensor:
+    return input.clamp(min, max)
+
+
+def masked_fill(input: Tensor, mask, value) -> Tensor:
+    return input.masked_fill(mask, value)
+
+
+def reshape(input: Tensor, shape) -> Tensor:
+    return input.reshape(shape)
+
+
+def flatten(input: Tensor, start_dim=0, end_dim=-1) -> Tensor:
+    return input.flatten(start_dim, end_dim)
+
+
+def unsqueeze(input: Tensor, dim) -> Tensor:
+    return input.unsqueeze(dim)
+
+
+def squeeze(input: Tensor, dim=None) -> Tensor:
+    return input.squeeze(dim)
+
+
+def transpose(input: Tensor, dim0, dim1) -> Tensor:
+    return input.transpose(dim0, dim1)
+
+
+def permute(input: Tensor, dims) -> Tensor:
+    return input.permute(dims)
+
+
+def split(tensor: Tensor, split_size_or_sections, dim=0) -> tuple:
+    return tensor.split(split_size_or_sections, dim)
+
+
+def chunk(input: Tensor, chunks, dim=0) -> tuple:
+    return input.chunk(chunks, dim)
 
 
 def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
@@ -83,20 +168,39 @@ def scaled_dot_product_attention(
 
 
 __all__ = [
+    "abs",
+    "amax",
+    "amin",
     "cat",
+    "chunk",
+    "clamp",
     "concatenate",
     "cross_entropy",
     "dropout",
     "embedding",
+    "flatten",
     "gelu",
     "layer_norm",
     "log_softmax",
     "logsumexp",
+    "masked_fill",
+    "max",
+    "mean",
+    "min",
+    "permute",
     "relu",
+    "reshape",
     "scaled_dot_product_attention",
     "sigmoid",
     "softmax",
+    "split",
+    "squeeze",
     "stack",
+    "std",
+    "sum",
     "tanh",
+    "transpose",
+    "unsqueeze",
+    "var",
     "where",
 ]

@@ -1,6 +1,7 @@
 """softmax, log_softmax and logsumexp, computed max-subtracted (F17, F3)."""
 
 from ..tensor import Tensor
+from ..tensor.args import alias, check_dims, dim_and_keepdim
 from ..tensor.backend import array_module
 from . import dispatch as _dispatch
 
@@ -49,18 +50,29 @@ def logsumexp_backward(dout, cache, axis=-1, keepdims=False):
     return d * array_module(x).exp(x - lse)
 
 
-def softmax(x: Tensor, axis=-1) -> Tensor:
+def _dim(method, x, dim, axis):
+    """PyTorch's dim or NumPy's axis (one of them; default -1), checked against x's shape."""
+    axis = alias(method, "dim", dim, "axis", axis, -1)
+    check_dims(method, axis, x.shape)
+    return axis
+
+
+def softmax(x: Tensor, dim=None, *, axis=None) -> Tensor:
+    axis = _dim("softmax", x, dim, axis)
     fwd, bwd = _dispatch.softmax_pair((softmax_forward, softmax_backward), x.data, axis)
     s, cache = fwd(x.data, axis)
     return Tensor.from_op(s, (x,), lambda d: (bwd(d, cache, axis),), "softmax")
 
 
-def log_softmax(x: Tensor, axis=-1) -> Tensor:
+def log_softmax(x: Tensor, dim=None, *, axis=None) -> Tensor:
+    axis = _dim("log_softmax", x, dim, axis)
     y, cache = log_softmax_forward(x.data, axis)
     return Tensor.from_op(y, (x,), lambda d: (log_softmax_backward(d, cache, axis),), "log_softmax")
 
 
-def logsumexp(x: Tensor, axis=-1, keepdims=False) -> Tensor:
+def logsumexp(x: Tensor, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+    axis, keepdims = dim_and_keepdim("logsumexp", dim, axis, keepdim, keepdims, -1)
+    check_dims("logsumexp", axis, x.shape)
     out, cache = logsumexp_forward(x.data, axis, keepdims)
     back = lambda d: (logsumexp_backward(d, cache, axis, keepdims),)  # noqa: E731
     return Tensor.from_op(out, (x,), back, "logsumexp")

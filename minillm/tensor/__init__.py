@@ -7,21 +7,33 @@ from . import primitives_shape as _S  # noqa: E402
 from .backend import array_module
 from .gradcheck import gradcheck
 from .graph import is_grad_enabled, no_grad, set_grad_enabled
-from .tensor import Tensor, concatenate, matmul, stack, where
+from .methods_reduce import ValuesIndices
+from .tensor import Tensor, cat, concatenate, matmul, stack, where
 
+_ELEMENTWISE = ("add", "sub", "mul", "div", "neg", "pow", "exp", "log", "tanh", "astype", "matmul")
+_SHAPE = (
+    "sum",
+    "max",
+    "reshape",
+    "expand",
+    "transpose",
+    "getitem",
+    "where",
+    "concatenate",
+    "stack",
+)
 PRIMITIVES = {
     name: (getattr(mod, f"{name}_forward"), getattr(mod, f"{name}_backward"))
-    for mod, names in (
-        (_P, ("add", "sub", "mul", "div", "neg", "pow", "exp", "log", "tanh", "matmul")),
-        (_S, ("sum", "max", "reshape", "transpose", "getitem", "where", "concatenate", "stack")),
-    )
+    for mod, names in ((_P, _ELEMENTWISE), (_S, _SHAPE))
     for name in names
 }
 
 __all__ = [
     "PRIMITIVES",
     "Tensor",
+    "ValuesIndices",
     "array_module",
+    "cat",
     "concatenate",
     "gradcheck",
     "is_grad_enabled",

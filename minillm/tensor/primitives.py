@@ -112,6 +112,16 @@ def tanh_backward(dout, y):
     return (dout * (1 - y * y),)
 
 
+def astype_forward(a, dtype):
+    """y = a converted to `dtype` (float32 <-> float64; from int or bool: no gradient wanted)"""
+    return a.astype(dtype, copy=False), a.dtype
+
+
+def astype_backward(dout, dtype):
+    """da = dy converted back to a's dtype (each input gets its gradient in its own dtype)"""
+    return (dout.astype(dtype, copy=False),)
+
+
 def matmul_forward(a, b):
     """y = a @ b, batched and broadcast like np.matmul (F13's X W)."""
     if (

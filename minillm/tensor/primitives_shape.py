@@ -1,5 +1,5 @@
-"""Primitives that reduce, move or select elements: sum, max, reshape, transpose, getitem, where,
-concatenate, stack. Same `(out, cache)` / `(dout, cache)` convention as `primitives.py`."""
+"""Primitives that reduce, move or select elements: sum, max, reshape, expand, transpose, getitem,
+where, concatenate, stack. Same `(out, cache)` / `(dout, cache)` convention as `primitives.py`."""
 
 from .backend import array_module
 from .primitives import unbroadcast
@@ -33,7 +33,8 @@ def max_backward(dout, cache):
     """da_i = dy * [a_i == max] / (number of maxima).
 
     Deviation: ties share the gradient equally (like torch.amax); torch.max(dim) gives it to one
-    index. Both are valid subgradients."""
+    index. Both are valid subgradients. This pair backs x.max(), amax and max(axis=); x.max(dim)
+    is a gather at the argmax instead, and so follows torch.max(dim) (methods_reduce.py)."""
     a, axis, keepdims = cache
     m = a.max(axis=axis, keepdims=True)
     hit = a == m
@@ -49,6 +50,18 @@ def reshape_forward(a, shape):
 def reshape_backward(dout, shape):
     """da = dy reshaped back"""
     return (dout.reshape(shape),)
+
+
+def expand_forward(a, shape):
+    """y = a broadcast to `shape`: size-1 axes repeated, new axes in front (torch.expand).
+
+    A read-only view, as torch.expand shares memory: no element is copied."""
+    return array_module(a).broadcast_to(a, shape), a.shape  # (1, T, C) -> (B, T, C)
+
+
+def expand_backward(dout, shape):
+    """da = dy summed over the repeated axes (every copy of a_i contributed dy to it)"""
+    return (unbroadcast(dout, shape),)  # (B, T, C) -> (1, T, C)
 
 
 def transpose_forward(a, axes=None):

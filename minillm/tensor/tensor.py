@@ -5,8 +5,12 @@ import numpy as np
 from . import dispatch
 from . import primitives as P
 from . import primitives_shape as S
+from .args import alias, check_dim
 from .backend import array_module, device_of, to_device
 from .graph import is_grad_enabled, run_backward
+from .methods_elementwise import ElementwiseMethods
+from .methods_reduce import ReductionMethods
+from .methods_shape import ShapeMethods
 
 
 def _as_array(data, dtype):
@@ -20,12 +24,16 @@ def _as_array(data, dtype):
     return arr.astype(np.float32) if arr.dtype == np.float64 else arr  # Python floats -> float32
 
 
-class Tensor:
+class Tensor(ShapeMethods, ReductionMethods, ElementwiseMethods):
     """An n-dimensional array that records the ops applied to it, for reverse-mode autodiff.
 
     Python floats and lists become float32; an ndarray keeps its dtype (float64 works end to end,
     for gradient checks). Mixing float32 and float64 follows NumPy promotion (the result is
-    float64), and a Python number takes the tensor's dtype."""
+    float64), and a Python number takes the tensor's dtype.
+
+    The methods have PyTorch's names and arguments (`dim`, `keepdim`), with NumPy's `axis` and
+    `keepdims` as aliases: shape methods in methods_shape.py, reductions in methods_reduce.py,
+    abs/clamp/masked_fill/casts in methods_elementwise.py."""
 
     __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_op", "_freed")
     __array_priority__ = 1000  # ndarray + Tensor defers to Tensor.__radd__
@@ -60,10 +68,8 @@ class Tensor:
     shape = property(lambda self: self.data.shape)
     ndim = property(lambda self: self.data.ndim)
     dtype = property(lambda self: self.data.dtype)
-    size = property(lambda self: self.data.size)
     device = property(lambda self: device_of(self.data))
     is_leaf = property(lambda self: self._backward is None and not self._freed)
-    T = property(lambda self: self.transpose())
 
     def __len__(self):
         return len(self.data)
@@ -192,42 +198,6 @@ class Tensor:
     def sqrt(self):
         return self**0.5
 
-    def sum(self, axis=None, keepdims=False):
-        return self._unary(S.sum_forward, S.sum_backward, "sum", axis, keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        axes = range(self.ndim) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
-        n = int(np.prod([self.shape[a] for a in axes]))
-        return self.sum(axis, keepdims) * (1.0 / n)
-
-    def max(self, axis=None, keepdims=False):
-        return self._unary(S.max_forward, S.max_backward, "max", axis, keepdims)
-
-    def reshape(self, *shape):
-        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        try:
-            return self._unary(S.reshape_forward, S.reshape_backward, "reshape", tuple(shape))
-        except ValueError as e:
-            raise ValueError(f"reshape: cannot view shape {self.shape} as {tuple(shape)}") from e
-
-    def permute(self, *dims):
-        """The axes reordered: out.shape[i] = self.shape[dims[i]] (torch.permute, np.transpose)."""
-        dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
-        if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
-            raise ValueError(f"permute: dims {tuple(dims)} are not a permutation of {self.ndim} axes")
-        return self._unary(S.transpose_forward, S.transpose_backward, "transpose", tuple(dims))
-
-    def transpose(self, dim0=None, dim1=None):
-        """Swap two axes, as torch.transpose(dim0, dim1); with no arguments reverse them all
-        (NumPy's .T). For any other reordering use permute."""
-        if dim0 is None and dim1 is None:
-            return self._unary(S.transpose_forward, S.transpose_backward, "transpose", None)
-        if dim0 is None or dim1 is None:
-            raise TypeError("transpose: give both dim0 and dim1 (or neither, to reverse the axes)")
-        dims = list(range(self.ndim))
-        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-        return self.permute(dims)
-
     def __getitem__(self, index):
         if isinstance(index, tuple):
             index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
@@ -282,21 +252,34 @@ def where(cond, a, b):
     return Tensor.from_op(out, (a, b), lambda d: S.where_backward(d, cache), "where")
 
 
-def _join(tensors, axis, fwd, bwd, op):
+def _join(method, tensors, dim, axis, op):
+    """concatenate or stack (`op`, a primitive) along dim, called as `method`."""
     tensors = tuple(tensors)
     if not tensors:
-        raise ValueError(f"{op}: needs at least one tensor")
+        raise ValueError(f"{method}: needs at least one tensor")
+    new_axis = op == "stack"  # stack may put its new axis after the last one
+    dim = check_dim(
+        method, alias(method, "dim", dim, "axis", axis, 0), tensors[0].shape, extra=int(new_axis)
+    )
+    fwd, bwd = getattr(S, f"{op}_forward"), getattr(S, f"{op}_backward")
     try:
-        out, cache = fwd([t.data for t in tensors], axis)
+        out, cache = fwd([t.data for t in tensors], dim)
     except ValueError as e:
         shapes = ", ".join(str(t.shape) for t in tensors)
-        raise ValueError(f"{op}: shapes {shapes} do not fit along axis {axis}") from e
+        raise ValueError(f"{method}: shapes {shapes} do not fit along dim {dim}") from e
     return Tensor.from_op(out, tensors, lambda d: bwd(d, cache), op)
 
 
-def concatenate(tensors, axis=0):
-    return _join(tensors, axis, S.concatenate_forward, S.concatenate_backward, "concatenate")
+def concatenate(tensors, dim=None, *, axis=None):
+    """The tensors joined along an existing dim (default 0), as np.concatenate / torch.cat."""
+    return _join("concatenate", tensors, dim, axis, "concatenate")
 
 
-def stack(tensors, axis=0):
-    return _join(tensors, axis, S.stack_forward, S.stack_backward, "stack")
+def cat(tensors, dim=None, *, axis=None):
+    """concatenate under torch's name."""
+    return _join("cat", tensors, dim, axis, "concatenate")
+
+
+def stack(tensors, dim=None, *, axis=None):
+    """The tensors (all of one shape) stacked along a new dim (default 0), as torch.stack."""
+    return _join("stack", tensors, dim, axis, "stack")

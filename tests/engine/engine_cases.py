@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import minillm.functional as F
-from minillm.tensor import Tensor, concatenate, stack, where
+from minillm.tensor import Tensor, cat, concatenate, stack, where
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,51 @@ CASES = [
         normal(2, 3),
     ),
     case("stack", "one", lambda a: stack([a]), normal(5)),
+    case("stack", "dim_new_last", lambda a, b: stack([a, b], dim=-1), normal(2, 3), normal(2, 3)),
+    case(
+        "concatenate", "cat_dim_neg", lambda a, b: cat([a, b], dim=-2), normal(1, 3), normal(4, 3)
+    ),
+    case("astype", "roundtrip", lambda a: a.double().type_as(a), normal(3, 4)),
+    case(
+        "astype", "through_float64", lambda a: (a.astype("float64") ** 2).type_as(a), normal(2, 5)
+    ),
+    case("expand", "size1_and_new_axes", lambda a: a.expand(2, 3, 5, -1), normal(3, 1, 4)),
+    case("expand", "no_change", lambda a: a.expand(-1, 4), normal(3, 4)),
+    case("expand", "0d_to_2d", lambda a: a.expand(2, 3), normal()),
+    # ---- the PyTorch-shaped Tensor methods, each built on the primitive it names --------------
+    case("reshape", "view_minus_one", lambda a: a.view(-1, 5), normal(2, 3, 5)),
+    case("reshape", "unsqueeze_neg", lambda a: a.unsqueeze(-2), normal(3, 4)),
+    case("reshape", "squeeze_all", lambda a: a.squeeze(), normal(1, 3, 1, 4)),
+    case("reshape", "squeeze_dims", lambda a: a.squeeze((0, 1)), normal(1, 3, 1, 4)),
+    case("reshape", "flatten_mid", lambda a: a.flatten(1, -2), normal(2, 3, 4, 2)),
+    case("transpose", "dims_neg", lambda a: a.transpose(-1, 0), normal(2, 3, 4)),
+    case("transpose", "mT", lambda a: a.mT, normal(2, 3, 4)),
+    case(
+        "getitem",
+        "split_sections",
+        lambda a: cat([p.flatten() for p in a.split([2, 0, 3], dim=-1)]),
+        normal(3, 5),
+    ),
+    case("getitem", "chunk_ragged", lambda a: a.chunk(3, dim=0)[-1], normal(7, 2)),
+    case("getitem", "max_dim_values", lambda a: a.max(dim=-1).values, normal(4, 5)),
+    case("getitem", "min_dim_keepdim", lambda a: a.min(0, keepdim=True)[0], normal(4, 3)),
+    case("max", "amin_dims", lambda a: a.amin(dim=(0, 2)), normal(3, 2, 4)),
+    case("max", "min_all", lambda a: a.min(), normal(3, 5)),
+    case("mul", "abs", lambda a: a.abs(), away_from_zero(4, 5)),
+    case("where", "clamp", lambda a: a.clamp(-0.5, 0.8), normal(5, 4)),
+    case("where", "clamp_tensor_bounds", lambda a, lo: a.clamp(min=lo), normal(3, 4), normal(4)),
+    case(
+        "where",
+        "masked_fill_causal",
+        lambda a: a.masked_fill(np.triu(np.ones((4, 4), dtype=bool), 1), -1e9).softmax(-1),
+        normal(2, 4, 4),
+    ),
+    case("sum", "var_unbiased", lambda a: a.var(dim=1), normal(4, 6)),
+    case("sum", "var_biased_keepdim", lambda a: a.var(0, keepdim=True, correction=0), normal(5, 3)),
+    case("sum", "std_all", lambda a: a.std(), normal(3, 4)),
+    case("exp", "softmax_method", lambda a: a.softmax(dim=0), normal(5, 3)),
+    case("exp", "log_softmax_method", lambda a: a.log_softmax(-1), normal(3, 7)),
+    case("exp", "logsumexp_method_dims", lambda a: a.logsumexp(dim=(0, 2)), normal(3, 2, 4)),
     # ---- composites --------------------------------------------------------------------------
     case("relu", "plain", F.relu, away_from_zero(3, 7)),
     case("sigmoid", "plain", F.sigmoid, normal(4, 5)),
