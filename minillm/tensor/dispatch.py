@@ -1,8 +1,12 @@
-"""Which code runs a hot op on GPU arrays: a hand-written kernel version, or the reference.
+"""Which code runs a hot op: a hand-written kernel version, or the readable reference.
 
-STYLE.md section 1's GPU path. A Tensor wrapper asks for the (forward, backward) pair of its op:
+STYLE.md section 1's GPU path, and the CPU's fast path. A Tensor wrapper asks for the (forward,
+backward) pair of its op:
 
-- NumPy arrays get the reference pair at once (one type test): the CPU path is unchanged;
+- float32 NumPy arrays get the CPU kernel version set for the op (`use_cpu`, `set_cpu_versions`;
+  by default `kernels.best("cpu", op)` when Numba is installed), or the reference pair when the
+  setting is "reference", Numba is absent, or the kernel cannot take the call (float64, an axis
+  other than the last, ...). `use_cpu("reference")` runs minillm/ops' readable code everywhere;
 - CuPy arrays get the kernel version set for the op (`use`, `set_versions`; by default
   `kernels.best("cupy", op)`), or the reference pair, which CuPy runs through `xp` ("builtin":
   cuBLAS for matmul, CuPy's elementwise and reduction kernels for the rest), when the setting is
@@ -10,7 +14,8 @@ STYLE.md section 1's GPU path. A Tensor wrapper asks for the (forward, backward)
 
 A kernel pair has the reference's signatures (kernels/_pair.py), so the wrapper calls either the
 same way, and its graph node's backward is the chosen pair's backward. `trace()` records every
-choice made on GPU arrays, with the reason whenever the reference ran.
+choice made on GPU arrays (`trace(cpu=True)`: on NumPy arrays too), with the reason whenever the
+reference ran.
 
 This core lives in the tensor layer because matmul is a tensor primitive. The composite ops'
 checks (softmax, layer norm, attention, cross-entropy, GELU) are in minillm.ops.dispatch, which
@@ -18,6 +23,7 @@ re-exports this API: `minillm.ops.dispatch.use(op="matmul", version="v2_smem_til
 """
 
 import contextlib
+import importlib.util
 from typing import NamedTuple
 
 import numpy as np
@@ -28,14 +34,18 @@ from . import primitives as P
 from .backend import is_cupy_array
 
 BUILTIN = "builtin"  # the setting that runs the reference code on CuPy instead of a kernel
+REFERENCE = "reference"  # the setting that runs the readable NumPy code instead of a CPU kernel
 OPS = kernels.OPS
+CPU_OPS = kernels.CPU_OPS
 # Row tiles run on gridDim.y (at most 65535); 8 rows per tile is the smallest tile of any
 # version (v1_naive), so below this every version can launch, forward and backward.
 MAX_ROWS = 8 * MAX_GRID_YZ
 MATMUL_REFERENCE = (P.matmul_forward, P.matmul_backward)
 
 _settings: dict = {}  # op -> kernel version name or BUILTIN; absent = kernels.best("cupy", op)
-_traces: list = []  # the route lists of the open trace() blocks
+_cpu_settings: dict = {}  # op -> CPU version name or REFERENCE; absent = _cpu_default(op)
+_cpu_tables: dict = {}  # op -> its kernels/cpu VERSIONS, or None when Numba failed to import
+_traces: list = []  # (route list, with CPU routes?) of each open trace() block
 
 # The dispatcher's one test of "this array is on the GPU". tests/gpu_backend points it at the CUDA
 # emulator's arrays, to run the real kernel sources and host code without a GPU.
@@ -43,11 +53,12 @@ is_device_array = is_cupy_array
 
 
 class Route(NamedTuple):
-    """One choice made on GPU arrays: the op, the version that ran, and why the reference ran."""
+    """One choice made: the op, the version that ran, and why the reference ran."""
 
     op: str
-    version: str  # a kernel version name, or "builtin"
+    version: str  # a kernel version name, or "builtin" (GPU) / "reference" (CPU)
     reason: str | None  # None when a kernel ran
+    device: str = "cuda"  # "cpu" for NumPy arrays (recorded by trace(cpu=True) only)
 
 
 def _kernel_versions(op: str) -> dict:
@@ -71,7 +82,8 @@ def _table(op, version, versions: dict) -> dict:
         versions = {o: version for o in (OPS if op is None else (op,))}
     for o, v in versions.items():
         if o not in OPS:
-            raise ValueError(f"dispatch: unknown op {o!r}; expected one of {OPS}")
+            hint = " (the readable CPU code: use_cpu('reference'))" if o == REFERENCE else ""
+            raise ValueError(f"dispatch: unknown op {o!r}; expected one of {OPS}{hint}")
         if v is None or v == BUILTIN:
             continue
         known = _kernel_versions(o)
@@ -120,19 +132,21 @@ def current_versions() -> dict:
 
 
 @contextlib.contextmanager
-def trace():
-    """Record the Route of every dispatched op on GPU arrays inside the block into a list."""
-    routes = []
-    _traces.append(routes)
+def trace(cpu=False):
+    """Record the Route of every dispatched op on GPU arrays inside the block into a list; with
+    cpu=True, of every op on float NumPy arrays too."""
+    entry = ([], cpu)
+    _traces.append(entry)
     try:
-        yield routes
+        yield entry[0]
     finally:
-        _traces.remove(routes)
+        _traces.remove(entry)
 
 
-def _record(op, version, reason):
-    for routes in _traces:
-        routes.append(Route(op, version, reason))
+def _record(op, version, reason, device="cuda"):
+    for routes, cpu in _traces:
+        if device == "cuda" or cpu:
+            routes.append(Route(op, version, reason, device))
 
 
 def pick(op: str, reference: tuple, unsupported=None) -> tuple:
@@ -146,6 +160,105 @@ def pick(op: str, reference: tuple, unsupported=None) -> tuple:
     pair = _kernel_versions(op)[version]
     _record(op, version, None)
     return pair.forward, pair.backward
+
+
+# ---- the CPU: kernels/cpu on float32 NumPy arrays ----------------------------------------------
+def numba_installed() -> bool:
+    """Whether Numba can be found (looked up, not imported: importing it takes ~0.3 s)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def _cpu_table(op: str) -> dict | None:
+    """kernels/cpu/<op>.py's VERSIONS, imported on first use; None when Numba cannot load."""
+    if op not in _cpu_tables:
+        try:
+            _cpu_tables[op] = kernels.registry(kernels.CPU, op) if numba_installed() else None
+        except ImportError:  # a broken Numba install: the reference runs, as without one
+            _cpu_tables[op] = None
+    return _cpu_tables[op]
+
+
+def _cpu_table_or_raise(op: str) -> dict:
+    table = _cpu_table(op)
+    if table is None:
+        raise RuntimeError(
+            f"dispatch: the CPU {op} kernels need Numba: pip install 'minillm[cpu]' (numba); "
+            f"without it every op runs the reference code"
+        )
+    return table
+
+
+def _cpu_table_of_settings(version, versions: dict) -> dict:
+    """{op: version or None} from use_cpu()/set_cpu_versions() arguments, each name checked."""
+    if version is not None:
+        if versions:
+            raise TypeError("dispatch: pass one version for every op, or op=version keywords")
+        versions = dict.fromkeys(CPU_OPS, version)
+    for o, v in versions.items():
+        if o not in CPU_OPS:
+            raise ValueError(f"dispatch: unknown CPU op {o!r}; expected one of {CPU_OPS}")
+        if v is None or v == REFERENCE:
+            continue
+        known = _cpu_table_or_raise(o)
+        if v not in known:
+            raise ValueError(
+                f"dispatch: {o} has no CPU kernel version {v!r}; expected one of "
+                f"{sorted(known)} or {REFERENCE!r}"
+            )
+    return versions
+
+
+def set_cpu_versions(version=None, **versions) -> dict:
+    """Choose the code each op runs on float32 NumPy arrays, until changed; returns
+    cpu_versions(). set_cpu_versions("reference") runs the readable code for every op;
+    set_cpu_versions(gelu="v1_libm") one version of one op; None restores the default."""
+    for o, v in _cpu_table_of_settings(version, versions).items():
+        if v is None:
+            _cpu_settings.pop(o, None)
+        else:
+            _cpu_settings[o] = v
+    return cpu_versions()
+
+
+@contextlib.contextmanager
+def use_cpu(version=None, **versions):
+    """set_cpu_versions() for the duration of a with-block, then the previous settings again:
+    `with dispatch.use_cpu("reference"):` steps through minillm/ops' readable code."""
+    table = _cpu_table_of_settings(version, versions)
+    saved = dict(_cpu_settings)
+    set_cpu_versions(**table)
+    try:
+        yield cpu_versions()
+    finally:
+        _cpu_settings.clear()
+        _cpu_settings.update(saved)
+
+
+def _cpu_default(op: str) -> str:
+    return kernels.best(kernels.CPU, op) if numba_installed() else REFERENCE
+
+
+def cpu_versions() -> dict:
+    """{op: the version it runs on float32 NumPy arrays now} (a kernels/cpu name or "reference")."""
+    return {o: _cpu_settings.get(o) or _cpu_default(o) for o in CPU_OPS}
+
+
+def cpu_pick(op: str, reference, unsupported=None):
+    """The set CPU version of op, or `reference` when the setting is "reference", Numba is absent
+    or `unsupported(version)` names a reason: a (forward, backward) pair for the ops, the update
+    function for adamw."""
+    version = _cpu_settings.get(op) or _cpu_default(op)
+    table = None if version == REFERENCE else _cpu_table(op)
+    if table is None:
+        reason = "set to reference" if version == REFERENCE else "Numba failed to import"
+    else:
+        reason = unsupported and unsupported(version)
+    if _traces:
+        _record(op, REFERENCE if reason else version, reason or None, "cpu")
+    if reason:
+        return reference
+    entry = table[version]
+    return (entry.forward, entry.backward) if isinstance(entry, kernels.KernelPair) else entry
 
 
 def float32_reason(*arrays) -> str | None:

@@ -86,14 +86,16 @@ FALLBACKS = [
     "op,case,fn,shapes,dtype,reason", FALLBACKS, ids=[f"{f[0]}-{f[1]}" for f in FALLBACKS]
 )
 def test_unsupported_calls_run_the_reference(op, case, fn, shapes, dtype, reason, emulated_gpu):
-    """No kernel is launched, trace() names the reason, and the result is the NumPy path's, bit
-    for bit (the same reference code ran on the device arrays)."""
+    """No kernel is launched, trace() names the reason, and the result is the NumPy reference's,
+    bit for bit (the same reference code ran on the device arrays; on NumPy arrays the CPU
+    kernels are set aside with use_cpu("reference"))."""
     with dispatch.trace() as routes:
         out, grads = run_op(fn, shapes, emulated_gpu.to_device, dtype=dtype)
     assert [(r.op, r.version) for r in routes] == [(op, dispatch.BUILTIN)], routes
     assert reason in routes[0].reason, f"{op} {case}: reason {routes[0].reason!r}"
     assert emulated_gpu.launches == [], f"{op} {case}: launched {emulated_gpu.launches}"
-    ref_out, ref_grads = run_op(fn, shapes, dtype=dtype)
+    with dispatch.use_cpu("reference"):
+        ref_out, ref_grads = run_op(fn, shapes, dtype=dtype)
     np.testing.assert_array_equal(out, ref_out, err_msg=f"{op} {case} output")
     for i, (g, r) in enumerate(zip(grads, ref_grads, strict=True)):
         np.testing.assert_array_equal(g, r, err_msg=f"{op} {case} gradient of input {i}")
@@ -236,17 +238,28 @@ def test_cuda_device_on_this_machine():
 
 
 def test_importing_and_running_minillm_on_numpy_imports_neither_cupy_nor_numba():
+    """Importing minillm, and running the readable NumPy code, import neither; the CPU kernels
+    (the default on NumPy arrays) import Numba where it is installed, and never CuPy."""
     code = (
         "import sys, numpy as np\n"
         "import minillm, minillm.functional, minillm.ops.dispatch\n"
         "from minillm.models import GPT, GPTConfig\n"
+        "loaded = lambda: sorted(k for k in ('cupy', 'numba') if k in sys.modules)\n"
+        "print(loaded())\n"
         "m = GPT(GPTConfig(vocab_size=5, block_size=4, n_layers=1, n_heads=1, d_model=4))\n"
-        "m(np.zeros((1, 3), int), np.zeros((1, 3), int))[1].backward()\n"
-        "print(sorted(k for k in ('cupy', 'numba') if k in sys.modules))\n"
+        "x = np.zeros((1, 3), int)\n"
+        "with minillm.ops.dispatch.use_cpu('reference'):\n"
+        "    m(x, x)[1].backward()\n"
+        "print(loaded())\n"
+        "m(x, x)[1].backward()\n"
+        "print(loaded())\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]", f"imported at import/CPU time: {done.stdout}"
+    after_import, after_reference, after_default = done.stdout.splitlines()[:3]
+    assert after_import == after_reference == "[]", f"imported at import/CPU time: {done.stdout}"
+    expected = "['numba']" if dispatch.numba_installed() else "[]"
+    assert after_default == expected, f"after the CPU kernels ran: {done.stdout}"
 
 
 def test_registry_is_the_one_the_dispatcher_reads():
