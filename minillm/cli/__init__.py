@@ -11,6 +11,7 @@ one-line error naming it and exit status 2; a diverged or interrupted run with s
 
 import sys
 
+from ..tensor.backend import DeviceUnavailableError
 from ..tensor.memory import keep_freed_memory
 from ..train import TrainingStopped
 from .eval_cmd import run_eval
@@ -26,7 +27,15 @@ USAGE = """usage: minillm {train,generate,eval} ...
 `minillm COMMAND --help` lists each command's options with their defaults.
 """
 COMMANDS = {"train": run_train, "generate": run_generate, "eval": run_eval}
-USER_ERRORS = (ValueError, TypeError, IndexError, KeyError, FileNotFoundError, NotADirectoryError)
+USER_ERRORS = (
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    FileNotFoundError,
+    NotADirectoryError,
+    DeviceUnavailableError,
+)
 
 
 def main(argv=None) -> int:

@@ -3,6 +3,8 @@ token by token to a terminal; Ctrl-C stops and keeps what was generated."""
 
 import sys
 
+MAX_NEW_TOKENS = 100_000  # more is a typo, not a sample: generate it in pieces
+
 from ..generate import iter_generate
 from ..models import get_spec, load_checkpoint
 from .args import Exit, parse, parser
@@ -34,6 +36,11 @@ def run_generate(args) -> int:
         return e.code
     if a.prompt == "":
         raise ValueError("--prompt is empty; give at least one character (default: a newline)")
+    if a.max_new_tokens > MAX_NEW_TOKENS:
+        raise ValueError(
+            f"--max_new_tokens={a.max_new_tokens} is over the cap of {MAX_NEW_TOKENS:,}; "
+            "generate in pieces (feed the end of one sample as the next prompt)"
+        )
     model, tokenizer, manifest = load_checkpoint(a.checkpoint, a.device)
     if get_spec(manifest["model"]).task != "causal_lm":
         raise ValueError(

@@ -35,6 +35,11 @@ from .sampling import sample_next
 
 def check_arguments(idx, max_new_tokens, temperature, top_k, top_p, stop):
     """Raise ValueError/TypeError for a bad generation argument; return idx as (B, T) int64."""
+    if isinstance(idx, str):
+        raise TypeError(
+            f"generate: the prompt must be token ids, got the string {idx[:30]!r}; encode it "
+            "first: generate(model, tokenizer.encode(text), ...)"
+        )
     ids = _as_numpy(idx)
     if ids.ndim not in (1, 2) or ids.shape[-1] == 0:
         raise ValueError(

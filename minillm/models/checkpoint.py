@@ -15,13 +15,15 @@ A crash at any moment before it leaves the previous checkpoint.json and the file
 files no manifest names are removed by the next save.
 """
 
+import hashlib
 import json
 import os
 import secrets
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load as _load_bytes
+from safetensors.numpy import save_file
 
 from ..data import tokenizer_from_dict
 from ..tensor.backend import to_device
@@ -49,6 +51,34 @@ def _host(a):
     return np.ascontiguousarray(to_device(a, "cpu"))
 
 
+REQUIRED = ("format", "model", "model_config", "tokenizer", "state", "files")
+
+
+def fingerprint(manifest: dict, weights_path: Path) -> str:
+    """sha256 over the model's registry name, its config, its tokenizer and the weights file's
+    bytes: what the weights cannot check by themselves (an edited n_heads or vocabulary in
+    checkpoint.json would otherwise load and compute something else, silently)."""
+    h = hashlib.sha256()
+    meta = {k: manifest[k] for k in ("model", "model_config", "tokenizer")}
+    h.update(json.dumps(meta, sort_keys=True).encode("utf-8"))
+    h.update(weights_path.read_bytes())
+    return h.hexdigest()
+
+
+def load_arrays(path: Path) -> dict:
+    """The arrays of a .safetensors file; ValueError naming the file when it is missing,
+    truncated, empty or not a safetensors file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint file {str(path)!r} is missing")
+    try:
+        return _load_bytes(path.read_bytes())
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error type for bad bytes
+        raise ValueError(
+            f"checkpoint file {str(path)!r} is not a readable safetensors file "
+            f"({type(e).__name__}: {str(e)[:120]}); it may be truncated or corrupted"
+        ) from None
+
+
 def save_checkpoint(folder, model, tokenizer, train_config: dict, optimizer=None, state=None):
     """Write a checkpoint of `model` (and `optimizer`, `state`) into `folder`, atomically.
 
@@ -70,6 +100,7 @@ def save_checkpoint(folder, model, tokenizer, train_config: dict, optimizer=None
         "state": state or {},
         "files": files,
     }
+    manifest["sha256"] = fingerprint(manifest, folder / files["model"])
     if optimizer is not None:
         arrays, scalars, groups = _flatten_optimizer(optimizer.state_dict())
         files["optimizer"] = f"optimizer-{tag}.safetensors"
@@ -106,17 +137,43 @@ def _flatten_optimizer(sd: dict):
 
 
 def read_manifest(folder) -> dict:
-    """checkpoint.json of a checkpoint folder, or a clear error when there is none."""
+    """checkpoint.json of a checkpoint folder, checked; a clear error naming the file when there
+    is none, when it is not JSON (truncated) or when a required key is missing."""
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(
             f"no checkpoint in {str(folder)!r}: {MANIFEST} is missing (train with "
             f"`minillm train --out_dir={folder}` first)"
         )
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    if manifest.get("format") not in READABLE:
-        raise ValueError(f"{path}: not a minillm checkpoint (format {manifest.get('format')!r})")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(
+            f"{path}: not valid JSON ({e}); the file is truncated or damaged"
+        ) from None
+    if not isinstance(manifest, dict) or manifest.get("format") not in READABLE:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise ValueError(f"{path}: not a minillm checkpoint (format {found!r})")
+    missing = [k for k in REQUIRED if k not in manifest]
+    if missing or "model" not in manifest["files"]:
+        raise ValueError(f"{path}: required keys missing: {missing or ['files.model']}")
     return manifest
+
+
+def check_fingerprint(folder, manifest: dict) -> None:
+    """ValueError when checkpoint.json's model, config or tokenizer no longer match the weights
+    they were saved with (checkpoints written before the fingerprint existed are not checked)."""
+    if "sha256" not in manifest:
+        return
+    weights = Path(folder) / manifest["files"]["model"]
+    if not weights.is_file():
+        raise FileNotFoundError(f"checkpoint file {str(weights)!r} is missing")
+    if fingerprint(manifest, weights) != manifest["sha256"]:
+        raise ValueError(
+            f"{Path(folder) / MANIFEST}: the model, model_config or tokenizer it holds do not "
+            f"match the weights file {manifest['files']['model']} they were saved with (was "
+            "checkpoint.json edited, or a weights file replaced?)"
+        )
 
 
 def load_weights(model, folder, manifest=None, strict=True):
@@ -127,7 +184,7 @@ def load_weights(model, folder, manifest=None, strict=True):
     model has and returns the keys it left alone (a base model's checkpoint into a model with
     extra parameters, e.g. LoRA's A and B, reports those as missing); shapes must still match."""
     manifest = manifest or read_manifest(folder)
-    weights = load_file(str(Path(folder) / manifest["files"]["model"]))
+    weights = load_arrays(Path(folder) / manifest["files"]["model"])
     own = model.state_dict()
     missing = sorted(set(own) - set(weights))
     unexpected = sorted(set(weights) - set(own))
@@ -150,7 +207,7 @@ def load_optimizer(optimizer, folder, manifest=None) -> None:
     manifest = manifest or read_manifest(folder)
     if "optimizer" not in manifest:
         raise ValueError(f"checkpoint {str(folder)!r} has no optimizer state")
-    arrays = load_file(str(Path(folder) / manifest["files"]["optimizer"]))
+    arrays = load_arrays(Path(folder) / manifest["files"]["optimizer"])
     state = {int(i): dict(s) for i, s in manifest["optimizer"]["scalars"].items()}
     for name, a in arrays.items():
         i, key = name.split(".", 1)
@@ -170,8 +227,15 @@ def load_checkpoint(folder, device: str = "cpu"):
     """(model, tokenizer, manifest) rebuilt from a checkpoint folder, the model in eval mode.
     Any registered model; its weights are checked key by key and shape by shape."""
     manifest = read_manifest(folder)
+    check_fingerprint(folder, manifest)
     model = build_from_manifest(manifest).to(device)
     load_weights(model, folder, manifest)
     stored = manifest.get("tokenizer")
     tokenizer = None if stored is None else tokenizer_from_dict(stored)
+    V = getattr(model.config, "vocab_size", None)
+    if tokenizer is not None and V is not None and tokenizer.vocab_size != V:
+        raise ValueError(
+            f"checkpoint {str(folder)!r}: its tokenizer has {tokenizer.vocab_size} ids but the "
+            f"model's vocabulary is {V}"
+        )
     return model.eval(), tokenizer, manifest

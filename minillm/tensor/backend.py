@@ -29,12 +29,16 @@ def device_of(x) -> str:
     return "cuda" if is_cupy_array(x) else "cpu"
 
 
+class DeviceUnavailableError(RuntimeError):
+    """The "cuda" device was asked for on a machine without CuPy or without a GPU."""
+
+
 def load_cupy():
-    """Import CuPy for the "cuda" device, or say what is missing."""
+    """Import CuPy for the "cuda" device, or say what is missing (DeviceUnavailableError)."""
     try:
         cupy = importlib.import_module("cupy")
     except ImportError as e:
-        raise RuntimeError(
+        raise DeviceUnavailableError(
             "device 'cuda' needs CuPy and an NVIDIA GPU: pip install 'minillm[cuda]' "
             "(cupy-cuda13x) on a machine with a CUDA 13 driver"
         ) from e
@@ -43,7 +47,9 @@ def load_cupy():
     except Exception:  # noqa: BLE001 - CuPy raises several driver errors; all mean "no GPU"
         available = False
     if not available:
-        raise RuntimeError("device 'cuda' needs an NVIDIA GPU, and CuPy found none on this machine")
+        raise DeviceUnavailableError(
+            "device 'cuda' needs an NVIDIA GPU, and CuPy found none on this machine"
+        )
     return cupy
 
 
