@@ -36,7 +36,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import minillm.functional as F
-from minillm.nn import MultiHeadAttention
+from minillm.nn import MultiHeadAttention, record_attention
 from minillm.ops.attention import causal_mask
 from minillm.tensor import Tensor
 
@@ -229,12 +229,19 @@ print(
 # Each head has size $d_k = d/m$ (F14, seed 003 §4.3: $m$ heads, model width $d$), so the
 # cost equals one full-width head. `MultiHeadAttention` keeps the $h$ projections side by side in
 # one (C, C) matrix per role and reshapes (B, T, C) to (B, H, T, D).
+#
+# A layer returns only its output $y$. To look at its weights we record them: inside
+# `with record_attention(model) as maps`, every `MultiHeadAttention` in `model` appends the
+# (B, H, T, S) weights of each call to `maps[path]`, where `path` names the layer inside the model
+# (`"blocks.0.self_attn"` in a GPT, `""` when the model is the attention layer itself, as here).
 
 # %%
 d_model, n_heads = 12, 3
 mha = MultiHeadAttention(d_model, n_heads, rng=np.random.default_rng(1))
 Xm = rng.standard_normal((1, T, d_model)).astype(np.float32)  # (B, T, C)
-y, w_heads = mha(Tensor(Xm), return_weights=True)  # (B, T, C), (B, H, T, T)
+with record_attention(mha) as maps:
+    y = mha(Tensor(Xm))  # (B, T, C)
+(w_heads,) = maps[""]  # one call recorded: (B, H, T, T)
 D = mha.d_k
 assert D == d_model // n_heads == 4
 
