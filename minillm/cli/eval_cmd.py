@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from ..data import load_text
-from ..models import get_spec, load_checkpoint
+from ..models import ReversalTask, get_spec, load_checkpoint
+from ..models.seq2seq_task import evaluate as exact_match
+from ..tensor import no_grad
 from ..train import estimate_loss, prepare_data, stored_train_config
 from ..train.text_eval import encode_reporting_unknown, text_loss
 from .args import Exit, parse, parser, positive_int
@@ -37,12 +39,12 @@ def run_eval(args) -> int:
     except Exit as e:
         return e.code
     model, tokenizer, manifest = load_checkpoint(a.checkpoint, a.device)
-    if get_spec(manifest["model"]).task != "causal_lm":
-        raise ValueError(
-            f"eval: {a.checkpoint!r} holds a {manifest['model']} model; eval measures causal "
-            "language models (gpt, rnnlm)"
-        )
+    task = get_spec(manifest["model"]).task
     cfg = stored_train_config(manifest)
+    if task == "seq2seq":
+        return _eval_reversal(model, cfg, manifest)
+    if task != "causal_lm":
+        raise ValueError(f"eval: {manifest['model']} ({task}) models are not evaluated here")
     batch_size = a.batch_size or cfg.batch_size
     step = manifest["state"].get("step", 0)
     if a.data is not None:
@@ -64,5 +66,20 @@ def run_eval(args) -> int:
     print(
         f"eval: step={step} train_loss={losses['train']:.4f} val_loss={losses['val']:.4f} "
         f"val_ppl={np.exp(losses['val']):.2f}"
+    )
+    return 0
+
+
+def _eval_reversal(model, cfg, manifest) -> int:
+    """A seq2seq checkpoint: greedy exact-match accuracy and loss on the held-out strings."""
+    task = ReversalTask(seed=cfg.seed)
+    src, tgt_in, tgt_out = task.test_batch()
+    with no_grad():
+        loss = model(src, tgt_in, tgt_out)[1].item()
+    accuracy = exact_match(model, task)
+    step = manifest["state"].get("step", 0)
+    print(
+        f"eval: step={step} test_strings={len(task.test_strings)} loss={loss:.4f} "
+        f"exact_match={accuracy:.4f}"
     )
     return 0

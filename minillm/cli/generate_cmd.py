@@ -3,11 +3,11 @@ token by token to a terminal; Ctrl-C stops and keeps what was generated."""
 
 import sys
 
-MAX_NEW_TOKENS = 100_000  # more is a typo, not a sample: generate it in pieces
-
 from ..generate import iter_generate
 from ..models import get_spec, load_checkpoint
 from .args import Exit, parse, parser
+
+MAX_NEW_TOKENS = 100_000  # more is a typo, not a sample: generate it in pieces
 
 
 def _parser():
@@ -42,10 +42,13 @@ def run_generate(args) -> int:
             "generate in pieces (feed the end of one sample as the next prompt)"
         )
     model, tokenizer, manifest = load_checkpoint(a.checkpoint, a.device)
-    if get_spec(manifest["model"]).task != "causal_lm":
+    task = get_spec(manifest["model"]).task
+    if task == "seq2seq":
+        return _translate(model, tokenizer, a.prompt)
+    if task != "causal_lm":
         raise ValueError(
-            f"generate: {a.checkpoint!r} holds a {manifest['model']} model; generate samples "
-            "from causal language models (gpt, rnnlm)"
+            f"generate: {a.checkpoint!r} holds a {manifest['model']} model ({task}); generate "
+            "samples from language models and translates with seq2seq models"
         )
     ids = list(tokenizer.encode(a.prompt))  # ValueError naming a character outside the vocabulary
     stream = sys.stdout.isatty() if a.stream is None else a.stream
@@ -69,4 +72,18 @@ def run_generate(args) -> int:
         print(tokenizer.decode(ids)[len(shown) :])
     else:
         print(tokenizer.decode(ids))
+    return 0
+
+
+def _translate(model, tokenizer, prompt: str) -> int:
+    """A seq2seq checkpoint: greedy decoding (F11) of the prompt as the source sequence."""
+    src = tokenizer.encode(prompt.strip())[None, :]  # (1, S)
+    if src.shape[1] == 0 or src.shape[1] >= model.config.max_len:
+        raise ValueError(
+            f"--prompt: the source must have 1 to {model.config.max_len - 1} tokens, got "
+            f"{src.shape[1]}"
+        )
+    ids = tokenizer.special_ids
+    out = model.greedy_decode(src, src.shape[1] + 1, ids["bos"], ids["eos"])  # (1, L)
+    print(tokenizer.decode(out[0]))
     return 0

@@ -9,9 +9,15 @@ from os import PathLike
 
 from .bpe import BPETokenizer
 from .char_tokenizer import CharTokenizer
+from .digits import DigitTokenizer
 from .wordpiece import WordPieceTokenizer
 
-TOKENIZERS = {"char": CharTokenizer, "bpe": BPETokenizer, "wordpiece": WordPieceTokenizer}
+TOKENIZERS = {
+    "char": CharTokenizer,
+    "bpe": BPETokenizer,
+    "wordpiece": WordPieceTokenizer,
+    "digits": DigitTokenizer,
+}
 
 
 def tokenizer_from_dict(d: dict):

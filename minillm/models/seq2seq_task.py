@@ -9,26 +9,17 @@ import time
 
 import numpy as np
 
+from ..data.digits import (  # noqa: F401 (re-exported: the task's ids)
+    BOS,
+    EOS,
+    FIRST_DIGIT,
+    PAD,
+    VOCAB_SIZE,
+    DigitTokenizer,
+    digits_to_ids,
+    ids_to_digits,
+)
 from ..optim import AdamW, WarmupCosineLR, clip_grad_norm_
-
-PAD, BOS, EOS = 0, 1, 2  # special ids; digit d has id FIRST_DIGIT + d
-FIRST_DIGIT = 3
-VOCAB_SIZE = 13  # PAD, BOS, EOS and the ten digits, for source and target alike
-
-
-def digits_to_ids(s):
-    """'305' -> [6, 3, 8]"""
-    return [FIRST_DIGIT + int(ch) for ch in s]
-
-
-def ids_to_digits(ids):
-    """Digits up to the first EOS (or PAD): [6, 3, 8, 2, 0] -> '305'"""
-    out = []
-    for i in ids:
-        if i in (EOS, PAD):
-            break
-        out.append(str(int(i) - FIRST_DIGIT) if i >= FIRST_DIGIT else "?")
-    return "".join(out)
 
 
 def make_arrays(strings):
@@ -70,15 +61,39 @@ class ReversalTask:
         lengths = rng.integers(self.min_len, self.max_len + 1, n)  # (N,)
         return ["".join(map(str, rng.integers(0, 10, k))) for k in lengths]
 
-    def train_strings(self, n):
+    def train_strings(self, n, rng=None):
+        """n random digit strings, none of them a test string; rng defaults to the task's own."""
+        rng = self.rng if rng is None else rng
         out = []
         while len(out) < n:
-            out += [s for s in self._draw(self.rng, n - len(out)) if s not in self._held_out]
+            out += [s for s in self._draw(rng, n - len(out)) if s not in self._held_out]
         return out
 
-    def batch(self, n):
+    def batch(self, n, rng=None):
         """A fresh training batch: src (B, S), tgt_in (B, T), tgt_out (B, T)."""
-        return make_arrays(self.train_strings(n))
+        return make_arrays(self.train_strings(n, rng))
+
+    def get_batch(self, split, batch_size, block_size, rng):
+        """The Corpus interface of the training loop: ((src, tgt_in), tgt_out). "train" draws
+        fresh strings with rng; "val" draws test strings (without repeats) with rng. block_size
+        is unused (each batch is padded to its longest string)."""
+        if split == "train":
+            src, tgt_in, tgt_out = self.batch(batch_size, rng)
+        elif split == "val":
+            k = min(batch_size, len(self.test_strings))
+            pick = rng.choice(len(self.test_strings), size=k, replace=False)  # (k,)
+            src, tgt_in, tgt_out = make_arrays([self.test_strings[i] for i in pick])
+        else:
+            raise ValueError(
+                f"ReversalTask.get_batch: split must be 'train' or 'val', got {split!r}"
+            )
+        return (src, tgt_in), tgt_out
+
+    def __repr__(self):
+        return (
+            f"ReversalTask(strings of {self.min_len}-{self.max_len} digits, "
+            f"{len(self.test_strings)} held out)"
+        )
 
     def test_batch(self):
         return make_arrays(self.test_strings)

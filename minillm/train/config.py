@@ -95,9 +95,10 @@ class TrainConfig:
             raise ValueError("TrainConfig: " + "; ".join(errors))
 
     @property
-    def block_size(self) -> int:
-        """The training window: the model config's block_size (tokens per sequence)."""
-        return self.model_config.block_size
+    def block_size(self) -> int | None:
+        """The training window: the model config's block_size (tokens per sequence); None for a
+        model trained on whole examples (seq2seq)."""
+        return getattr(self.model_config, "block_size", None)
 
     @property
     def decay_iters(self) -> int:
@@ -108,7 +109,10 @@ class TrainConfig:
         return self.lr_decay_iters
 
     def model_config_for(self, vocab_size: int):
-        """The model's config with the tokenizer's vocabulary size filled in."""
+        """The model's config with the tokenizer's vocabulary size filled in (for a config that
+        has a vocab_size field; a seq2seq config carries its own source and target sizes)."""
+        if "vocab_size" not in {f.name for f in dataclasses.fields(self.model_config)}:
+            return self.model_config
         return dataclasses.replace(self.model_config, vocab_size=vocab_size)
 
     def to_dict(self) -> dict:

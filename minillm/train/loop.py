@@ -31,11 +31,19 @@ from ..data import (
     BPETokenizer,
     CharTokenizer,
     Corpus,
+    DigitTokenizer,
     load_text,
     tokenizer_from_dict,
     train_val_split,
 )
-from ..models import get_spec, load_optimizer, load_weights, read_manifest, save_checkpoint
+from ..models import (
+    ReversalTask,
+    get_spec,
+    load_optimizer,
+    load_weights,
+    read_manifest,
+    save_checkpoint,
+)
 from ..optim import warmup_cosine_lr
 from .config import FIXED_ON_RESUME, TrainConfig
 from .metrics import MetricsLog, plot_losses
@@ -81,6 +89,21 @@ def prepare_data(cfg: TrainConfig, tokenizer=None):
     elif tokenizer is None:
         tokenizer = BPETokenizer().train(train_text, cfg.bpe_vocab_size)
     return tokenizer, Corpus(tokenizer.encode(train_text), tokenizer.encode(val_text))
+
+
+def prepare_reversal(cfg: TrainConfig, tokenizer=None):
+    """(DigitTokenizer, ReversalTask) for a seq2seq model: write digit strings backwards (C13);
+    the task has the Corpus interface (get_batch), its "val" split the held-out strings."""
+    if cfg.dataset != "reversal":
+        raise ValueError(
+            f"train: a seq2seq model trains on --dataset=reversal (the digit-reversal task), got "
+            f"dataset={cfg.dataset!r}"
+        )
+    return tokenizer or DigitTokenizer(), ReversalTask(seed=cfg.seed)
+
+
+# a model's task -> the function that gives (tokenizer, data with get_batch(split, B, T, rng))
+TASK_DATA = {"causal_lm": prepare_data, "seq2seq": prepare_reversal}
 
 
 def stored_train_config(manifest: dict) -> TrainConfig:
@@ -146,17 +169,14 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
     non-finite (no update is applied and no checkpoint written from that step) or on Ctrl-C."""
     start = time.perf_counter()
     spec = get_spec(cfg.model)
-    if spec.task != "causal_lm":
-        raise ValueError(
-            f"train: model {cfg.model!r} is a {spec.task} model; the training loop trains "
-            "causal language models (gpt, rnnlm)"
-        )
+    if spec.task not in TASK_DATA:
+        raise ValueError(f"train: no training data for {spec.task} models like {cfg.model!r}")
     out = prepare_out_dir(cfg, log)
     manifest = read_manifest(out) if cfg.resume else None
     if manifest is not None:
         check_resume(cfg, stored_train_config(manifest), log)
     stored = tokenizer_from_dict(manifest["tokenizer"]) if manifest else None
-    tokenizer, corpus = prepare_data(cfg, stored)
+    tokenizer, corpus = TASK_DATA[spec.task](cfg, stored)
     model = spec.build(cfg.model_config_for(tokenizer.vocab_size), seed=cfg.seed).to(cfg.device)
     optimizer = configure_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2))
     rng = np.random.default_rng([cfg.seed, 0])  # training batches
@@ -178,7 +198,6 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
         log_header(cfg, model, tokenizer, corpus, log)
     metrics = MetricsLog(out / "metrics.jsonl", run["step"] if manifest else None)
     step, losses, stopped = run["step"], [], False
-    tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps
     bar = tqdm(
         total=cfg.max_iters,
         initial=step,
@@ -228,7 +247,8 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
                     f"step {run['last_eval_step']}. Lower --lr or set --grad_clip",
                     step,
                 )
-            tokens_per_s = tokens_per_step / (time.perf_counter() - t0)
+            tokens = sum(y.size for _, y in batches)  # predicted positions this step
+            tokens_per_s = tokens / (time.perf_counter() - t0)
             losses.append(loss)
             if step % cfg.log_interval == 0:
                 metrics.write(
@@ -269,13 +289,18 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
 def log_header(cfg, model, tokenizer, corpus, log) -> None:
     """What the run is about to do, before the first step."""
     counts = model.parameter_counts()
-    tokens = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps
+    T = cfg.block_size or "whole examples"
+    tokens = (
+        f"{cfg.batch_size * cfg.block_size * cfg.grad_accum_steps:,} tokens"
+        if cfg.block_size
+        else "batches"
+    )
     log(
         f"model: {cfg.model} {model.config.to_dict()}\n"
         f"parameters: {counts['total']:,} ({counts['trainable']:,} trainable)\n"
-        f"data: {cfg.dataset} ({cfg.tokenizer} tokenizer, vocabulary {tokenizer.vocab_size}): "
-        f"{len(corpus.train):,} train / {len(corpus.val):,} val tokens\n"
-        f"steps: {cfg.max_iters} x {tokens:,} tokens ({cfg.batch_size} x {cfg.block_size} x "
+        f"data: {cfg.dataset} ({type(tokenizer).__name__}, vocabulary {tokenizer.vocab_size}): "
+        f"{corpus!r}\n"
+        f"steps: {cfg.max_iters} x {tokens} ({cfg.batch_size} x {T} x "
         f"{cfg.grad_accum_steps}), lr {cfg.lr:g} -> {cfg.min_lr:g} at step {cfg.decay_iters}\n"
         f"device: {cfg.device}; outputs: {cfg.out_dir}"
     )

@@ -42,11 +42,17 @@ def accumulate_gradients(model, batches) -> float:
     k = len(batches)
     total = 0.0
     for x, y in batches:
-        _, loss = model(x, y)
+        _, loss = model(*_inputs(x), y)
         scaled = loss if k == 1 else loss * (1.0 / k)  # k == 1: no extra rounding
         scaled.backward()
         total += loss.item()
     return total / k
+
+
+def _inputs(x) -> tuple:
+    """A batch's inputs as positional arguments: (idx,) for a language model, (src, tgt_in) for
+    a seq2seq model, whose data gives them as a tuple."""
+    return x if isinstance(x, tuple) else (x,)
 
 
 def train_step(model, optimizer, batches, lr, grad_clip):
@@ -75,10 +81,10 @@ def estimate_loss(model, corpus, batch_size, block_size, eval_iters, rng) -> dic
     out = {}
     with no_grad():
         for split in ("train", "val"):
-            losses = [
-                model(*corpus.get_batch(split, batch_size, block_size, rng))[1].item()
-                for _ in range(eval_iters)
-            ]
+            losses = []
+            for _ in range(eval_iters):
+                x, y = corpus.get_batch(split, batch_size, block_size, rng)
+                losses.append(model(*_inputs(x), y)[1].item())
             out[split] = float(np.mean(losses))
     model.train(was_training)
     return out

@@ -216,3 +216,23 @@ def test_train_config_checks_types_at_construction():
         TrainConfig(lr="fast")
     with pytest.raises(TypeError, match="model_config must be a GPTConfig for model 'gpt'"):
         TrainConfig(model_config=RNNLMConfig())
+
+
+def test_cli_trains_evaluates_and_translates_with_a_seq2seq_model(tmp_path, capsys):
+    out = tmp_path / "rev"
+    args = ["train", "--model=seq2seq", "--dataset=reversal", f"--out_dir={out}",
+            "--model.d_model=16", "--model.d_ff=16", "--model.n_encoder_layers=1",
+            "--model.n_decoder_layers=1", "--batch_size=8", "--max_iters=4", "--warmup_iters=1",
+            "--eval_interval=2", "--eval_iters=1", "--progress=false"]  # fmt: skip
+    assert cli.main(args) == 0, capsys.readouterr().err
+    model, tok, manifest = load_checkpoint(out)
+    assert manifest["model"] == "seq2seq" and type(tok).__name__ == "DigitTokenizer"
+    capsys.readouterr()
+    assert cli.main(["generate", f"--checkpoint={out}", "--prompt=4071"]) == 0
+    assert set(capsys.readouterr().out.strip()) <= set("0123456789?")
+    assert cli.main(["eval", f"--checkpoint={out}"]) == 0
+    assert "test_strings=500" in capsys.readouterr().out
+    assert cli.main(["generate", f"--checkpoint={out}", "--prompt=40x1"]) == 2
+    assert "'x' at position 2 is not a digit" in capsys.readouterr().err
+    assert cli.main([*args[:3], f"--out_dir={tmp_path / 'b'}", "--dataset=shakespeare"]) == 2
+    assert "a seq2seq model trains on --dataset=reversal" in capsys.readouterr().err
