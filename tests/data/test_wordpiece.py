@@ -58,6 +58,15 @@ def test_ids_equal_hf_bert_tokenizer_on_every_fixture_text(fixture, minilm_tok):
 
 
 @needs_minilm
+def test_decode_equals_hf_with_and_without_specials_and_clean_up(fixture, minilm_tok):
+    texts, ids, off = strings(fixture, "tok/texts_json"), fixture["tok/ids"], fixture["tok/offsets"]
+    for i, ref in enumerate(strings(fixture, "tok/decoded_json")):
+        cases = [(False, False), (True, False), (False, True), (True, True)]
+        ours = [minilm_tok.decode(ids[off[i] : off[i + 1]], s, c) for s, c in cases]
+        assert ours == ref, f"text {i} {texts[i]!r}"
+
+
+@needs_minilm
 def test_fast_tokenizer_differs_only_on_greek_final_sigma(fixture):
     texts = strings(fixture, "tok/texts_json")
     differ = [t for t, ok in zip(texts, fixture["tok/fast_agrees"]) if not ok]
