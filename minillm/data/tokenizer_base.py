@@ -265,9 +265,8 @@ class Tokenizer:
                 f"{type(self).__name__}.pad: this tokenizer has no pad token; build it with "
                 f"special_tokens={{'pad': '<pad>'}}"
             )
-        return pad_sequences(
-            seqs, -1 if self.pad_id is None else self.pad_id, max_len, padding, side
-        )
+        pad_id = -1 if self.pad_id is None else self.pad_id  # -1 is never written: no padding
+        return pad_sequences(seqs, pad_id, max_len, padding, side)
 
     def _drop_special(self, arr: np.ndarray) -> np.ndarray:
         return arr[~self.special_tokens_mask(arr)] if self.special_ids else arr
