@@ -62,6 +62,7 @@ from minillm.nn import (
     TransformerDecoderLayer,
     TransformerEncoder,
     TransformerEncoderLayer,
+    record_attention,
     sinusoidal_table,
 )
 from minillm.tensor import Tensor, no_grad
@@ -179,19 +180,24 @@ plt.show()
 # $\le t$), **cross-attention** whose queries come from the decoder and whose keys and values come
 # from the encoder output ("memory"), and the feed-forward. Two checks: later targets do not leak
 # into earlier positions, and decoding one position at a time with a KV cache gives the same
-# outputs as the full pass.
+# outputs as the full pass. The layer returns only its output; `record_attention` (chapter 02)
+# records the weights of its two attention layers, under their paths `"self_attn"` and
+# `"cross_attn"`.
 
 # %%
 dec = TransformerDecoderLayer(16, 2, 32, rng=np.random.default_rng(1))
 tgt = rng.standard_normal((1, 6, 16)).astype(np.float32)
 memory = Tensor(rng.standard_normal((1, 4, 16)).astype(np.float32))
 with no_grad():
-    y, (w_self, w_cross) = dec(Tensor(tgt), memory, tgt_is_causal=True, return_weights=True)
+    y = dec(Tensor(tgt), memory, tgt_is_causal=True)
     tgt2 = tgt.copy()
     tgt2[:, 4:] = 0.0
     y2 = dec(Tensor(tgt2), memory, tgt_is_causal=True)
     cache = KVCache()
     steps = [dec(Tensor(tgt[:, t : t + 1]), memory, None, None, True, cache) for t in range(6)]
+    with record_attention(dec) as maps:
+        dec(Tensor(tgt), memory, tgt_is_causal=True)
+(w_self,), (w_cross,) = maps["self_attn"], maps["cross_attn"]  # one call each
 assert np.array_equal(y.data[:, :4], y2.data[:, :4])
 assert np.allclose(np.concatenate([s.data for s in steps], axis=1), y.data, atol=1e-5)
 assert w_self.shape == (1, 2, 6, 6) and w_cross.shape == (1, 2, 6, 4)
@@ -236,16 +242,21 @@ assert np.abs(f(a + b) - f(a) - f(b)).max() > 0.1 and rel_residual > 0.2
 # $t$ must copy source position $n-1-t$, where $n$ varies from example to example, so the decoder
 # has to *look it up*: it needs cross-attention and positions. The held-out test strings never
 # occur in training. `Seq2SeqTransformer` = embeddings + PE (C15) -> encoder -> decoder ->
-# linear output layer; the loss is the cross-entropy of each next target token (teacher forcing);
-# decoding is greedy: $y_t = \arg\max_v p(v \mid y_{<t}, x)$ until EOS.
+# linear output layer; the loss is the cross-entropy of each next target token (teacher forcing):
+# `model(src, tgt_in, tgt_out)` returns `(logits, loss)`, and `(logits, None)` without targets.
+# Decoding is greedy: $y_t = \arg\max_v p(v \mid y_{<t}, x)$ until EOS.
 
 # %%
 task = ReversalTask(seed=0, **TASK)
 src, tgt_in, tgt_out = make_arrays(["3071"])
 print("src", src, " tgt_in", tgt_in, " tgt_out", tgt_out)
 cfg = Seq2SeqConfig(VOCAB_SIZE, VOCAB_SIZE, max_len=16, **MODEL)
-model = Seq2SeqTransformer(cfg, np.random.default_rng(0))
+model = Seq2SeqTransformer(cfg, seed=0)
 print(f"{model.num_params():,} parameters")
+logits, loss = model(src, tgt_in, tgt_out)  # (B, T, V), the mean cross-entropy
+assert logits.shape == (1, 5, VOCAB_SIZE)
+assert np.isclose(loss.item(), model.loss(src, tgt_in, tgt_out).item())
+print(f"before training: loss {loss.item():.3f} nats/token, ln V = {math.log(VOCAB_SIZE):.3f}")
 losses, seconds = train_seq2seq(model, task, **TRAIN)
 accuracy = evaluate(model, task)
 print(f"{TRAIN['steps']} steps in {seconds:.0f} s; held-out exact match {accuracy:.2%}")
@@ -263,7 +274,9 @@ plt.show()
 # %% [markdown]
 # A few held-out strings, decoded greedily, and the cross-attention that produced them: for each
 # output token (row) the weight on each source digit (column), averaged over heads, for each
-# decoder layer. The anti-diagonal is the model looking up source position $n-1-t$.
+# decoder layer, recorded with `record_attention` under the paths
+# `"decoder.layers.<l>.cross_attn"` while the model reads the decoded prefix once more. The
+# anti-diagonal is the model looking up source position $n-1-t$.
 
 # %%
 examples = task.test_strings[:4]
@@ -277,13 +290,15 @@ for s_, p_ in zip(examples, pred):
 n_layers = cfg.n_decoder_layers
 fig, axes = plt.subplots(n_layers, len(examples), figsize=(3 * len(examples), 2.8 * n_layers))
 axes = np.array(axes).reshape(n_layers, len(examples))
-with no_grad():
-    prefix = np.concatenate([np.full((len(examples), 1), BOS), pred[:, :-1]], axis=1)
-    _, weights = model(src, prefix, return_weights=True)
+prefix = np.concatenate([np.full((len(examples), 1), BOS), pred[:, :-1]], axis=1)
+with no_grad(), record_attention(model) as maps:
+    model(src, prefix)
+cross = [maps[f"decoder.layers.{layer}.cross_attn"][0] for layer in range(n_layers)]
+assert cross[0].shape == (len(examples), cfg.n_heads, prefix.shape[1], src.shape[1])
 for col, s_ in enumerate(examples):
     n = len(s_)
     for layer in range(n_layers):
-        w = weights["cross"][layer][col].mean(0)[: n + 1, :n]  # (outputs + EOS, sources)
+        w = cross[layer][col].mean(0)[: n + 1, :n]  # (outputs + EOS, sources)
         ax = axes[layer, col]
         ax.imshow(w, cmap="viridis", vmin=0)
         ax.set_xticks(range(n), list(s_))
@@ -298,6 +313,7 @@ plt.show()
 
 # %%
 with no_grad():
-    probs = F.softmax(model(src[:1], prefix[:1]), -1).data[0]  # (T, V)
+    logits, _ = model(src[:1], prefix[:1])  # (1, T, V), no targets: no loss
+    probs = F.softmax(logits, -1).data[0]  # (T, V)
 assert np.allclose(probs.sum(-1), 1.0, atol=1e-5)
 print("confidence of each greedy token:", probs.max(-1)[: len(examples[0]) + 1].round(3))
