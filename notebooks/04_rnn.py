@@ -227,18 +227,21 @@ assert decay["causal self-attention"] > 0.5  # no decay: a direct path to every 
 #
 # `minillm.models.RNNLM` chains the pieces: embedding $x_t = E[y_t]$, a recurrent layer (F2 or
 # C11), and the F3 output layer; the loss is the mean of $-\log p(y_{t+1} \mid y_{\le t})$ over
-# all positions (F9). Its interface is the GPT's, `model(idx, targets) -> (logits, loss)`, where
-# the "logits" are already the log-probabilities. We train an LSTM on characters with AdamW.
+# all positions (F9). Like every model in `minillm.models` it is built from a config,
+# `RNNLM(RNNLMConfig(vocab_size, d_model, n_layers, cell, ...), seed)`, and its interface is the
+# GPT's, `model(idx, targets) -> (logits, loss)`, where the "logits" are already the
+# log-probabilities. We train a one-layer LSTM on characters with AdamW.
 
 # %%
 from minillm.data import CharTokenizer, Corpus, load_text
-from minillm.models import RNNLM
+from minillm.models import RNNLM, RNNLMConfig
 from minillm.optim import AdamW
 
 text = load_text("shakespeare")
 tok = CharTokenizer.from_text(text)
 corpus = Corpus.from_text(text, tok)
-model = RNNLM(tok.vocab_size, HIDDEN, cell="lstm", rng=np.random.default_rng(8))
+config = RNNLMConfig(vocab_size=tok.vocab_size, d_model=HIDDEN, n_layers=1, cell="lstm")
+model = RNNLM(config, seed=8)
 opt = AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
 batch_rng = np.random.default_rng(9)
 losses = []
