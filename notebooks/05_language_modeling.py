@@ -186,15 +186,16 @@ print({v: round(c, 2) for v, c in zip(sizes, chars_per_token, strict=True)})
 # For a recurrent model (chapter 04) the prefix $y_{<t}$ is summarised by the hidden state
 # $h_t$, and the output layer is a log-softmax:
 # $$\log p(y_t \mid y_{<t}; \theta) = \log \mathrm{softmax}(h_t W_o + b_o).$$
-# `RNNLM` returns these log-probabilities directly (its "logits" are already normalised).
+# `RNNLM` returns these log-probabilities directly (its "logits" are already normalised). It is
+# built from an `RNNLMConfig` (vocabulary size, width `d_model`, layers, cell) and a seed.
 
 # %%
 from minillm.data import Corpus
-from minillm.models import RNNLM
+from minillm.models import RNNLM, RNNLMConfig
 
 V = char_tok.vocab_size
 corpus = Corpus.from_text(text, char_tok)
-model = RNNLM(V, HIDDEN, cell="lstm", rng=np.random.default_rng(SEED))
+model = RNNLM(RNNLMConfig(vocab_size=V, d_model=HIDDEN, n_layers=1, cell="lstm"), seed=SEED)
 xb, yb = corpus.get_batch("train", 3, 17, np.random.default_rng(1))  # (B, T) each
 with no_grad():
     logp, _ = model(xb)  # (B, T, V) log p(y_t | y_<t)
@@ -225,8 +226,10 @@ print("naive has non-finite entries:", (~np.isfinite(naive)).sum(), "; stable:",
 #
 # The model gives every conditional of a sequence in **one** forward pass (the targets are the
 # inputs shifted by one). Feeding it one character at a time, carrying the hidden state, gives
-# the same conditionals, and their sum is the sequence log-likelihood. The mean loss the model
-# reports is minus that sum divided by $T$.
+# the same conditionals, and their sum is the sequence log-likelihood. The state is carried in
+# `caches = model.new_caches()`: each forward starts from the state in it and leaves the new one
+# there (generation uses the same object). The mean loss the model reports is minus that sum
+# divided by $T$.
 
 # %%
 seq = char_tok.encode("ROMEO:\nBut soft, what light")  # (T + 1,)
@@ -235,11 +238,12 @@ T = inp.shape[1]
 with no_grad():
     logp, loss = model(inp, tgt)  # (1, T, V), scalar
     all_at_once = logp.data[0, np.arange(T), tgt[0]]  # (T,) log p(y_t | y_<t)
-    state, one_by_one = None, []
+    caches, one_by_one = model.new_caches(), []
     for t in range(T):
-        lp, _, state = model(inp[:, t : t + 1], h0=state, return_state=True)  # (1, 1, V)
+        lp, _ = model(inp[:, t : t + 1], caches=caches)  # (1, 1, V); the state stays in caches
         one_by_one.append(lp.data[0, 0, tgt[0, t]])
 assert np.allclose(all_at_once, one_by_one, atol=1e-5)
+assert caches[0].position == T  # the state has read all T characters
 loglik = float(all_at_once.astype(np.float64).sum())
 assert math.isclose(loss.item(), -loglik / T, rel_tol=1e-5)
 print(
@@ -353,7 +357,9 @@ print("most likely continuations of 'ROMEO':")
 for a, b in zip(*np.unravel_index(best, joint.shape), strict=True):
     print(f"  {char_tok.decode([a, b])!r}: {joint[a, b]:.3f}")
 
-# generation walks the same factorisation left to right: sample y_t, append it, repeat
+# generation walks the same factorisation left to right: sample y_t, append it, repeat.
+# generate() leaves the model's mode alone: put it in eval mode first (no dropout), as in PyTorch
+model.eval()
 sample = generate(model, char_tok.encode("ROMEO:"), 80 if not SMALL else 30, 0.8, seed=1)
 print(char_tok.decode(sample))
 assert char_tok.decode(sample).startswith("ROMEO:")
