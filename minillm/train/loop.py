@@ -18,7 +18,6 @@ or gradient stops the run with TrainingStopped before any update or checkpoint, 
 """
 
 import math
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -27,30 +26,20 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..data import (
-    BPETokenizer,
-    CharTokenizer,
-    Corpus,
-    DigitTokenizer,
-    load_text,
-    tokenizer_from_dict,
-    train_val_split,
-)
-from ..models import (
-    ReversalTask,
-    get_spec,
-    load_optimizer,
-    load_weights,
-    read_manifest,
-    save_checkpoint,
-)
+from ..data import tokenizer_from_dict
+from ..models import get_spec, load_optimizer, load_weights, read_manifest, save_checkpoint
 from ..optim import warmup_cosine_lr
-from .config import FIXED_ON_RESUME, TrainConfig
+from .config import TrainConfig
+from .data import TASK_DATA
 from .metrics import MetricsLog, plot_losses
-from .overrides import apply_overrides
+from .run_folder import (
+    ProgressLines,
+    check_resume,
+    log_header,
+    prepare_out_dir,
+    stored_train_config,
+)
 from .step import configure_optimizer, estimate_loss, train_step
-
-RUN_FILES = ("checkpoint.json", "metrics.jsonl", "loss.png", "best")  # what marks a run folder
 
 
 class TrainingStopped(RuntimeError):
@@ -77,84 +66,6 @@ class TrainResult:
     best_dir: Path  # the weights of the best val loss
     metrics: Path  # metrics.jsonl
     plot: Path  # loss.png
-
-
-def prepare_data(cfg: TrainConfig, tokenizer=None):
-    """(tokenizer, Corpus) of cfg.dataset: the text cut train/val, then encoded. A char
-    vocabulary comes from the whole text (nanoGPT's prepare.py), a BPE from the train part."""
-    text = load_text(cfg.dataset)
-    train_text, val_text = train_val_split(text, cfg.train_fraction)
-    if tokenizer is None and cfg.tokenizer == "char":
-        tokenizer = CharTokenizer.from_text(text)
-    elif tokenizer is None:
-        tokenizer = BPETokenizer().train(train_text, cfg.bpe_vocab_size)
-    return tokenizer, Corpus(tokenizer.encode(train_text), tokenizer.encode(val_text))
-
-
-def prepare_reversal(cfg: TrainConfig, tokenizer=None):
-    """(DigitTokenizer, ReversalTask) for a seq2seq model: write digit strings backwards (C13);
-    the task has the Corpus interface (get_batch), its "val" split the held-out strings."""
-    if cfg.dataset != "reversal":
-        raise ValueError(
-            f"train: a seq2seq model trains on --dataset=reversal (the digit-reversal task), got "
-            f"dataset={cfg.dataset!r}"
-        )
-    return tokenizer or DigitTokenizer(), ReversalTask(seed=cfg.seed)
-
-
-# a model's task -> the function that gives (tokenizer, data with get_batch(split, B, T, rng))
-TASK_DATA = {"causal_lm": prepare_data, "seq2seq": prepare_reversal}
-
-
-def stored_train_config(manifest: dict) -> TrainConfig:
-    """The TrainConfig a checkpoint was trained with (format 1's flat GPT keys converted)."""
-    stored = dict(manifest["train_config"])
-    if "model_config" in stored:
-        return TrainConfig.from_dict(stored)
-    return apply_overrides(TrainConfig(), stored, "checkpoint")
-
-
-def prepare_out_dir(cfg: TrainConfig, log) -> Path:
-    """The run folder, checked: a new run never overwrites another run's files unless
-    cfg.overwrite (which deletes them); resume needs a checkpoint there."""
-    out = Path(cfg.out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir {str(out)!r} is a file, not a folder")
-    found = [name for name in RUN_FILES if (out / name).exists()]
-    if cfg.resume:
-        read_manifest(out)  # FileNotFoundError naming the folder when there is no checkpoint
-    elif found and not cfg.overwrite:
-        raise ValueError(
-            f"out_dir {str(out)!r} holds another run ({', '.join(found)}); pass --resume=true to "
-            "continue it, --overwrite=true to replace it, or another --out_dir"
-        )
-    elif found:
-        for name in found:
-            shutil.rmtree(out / name) if (out / name).is_dir() else (out / name).unlink()
-        for stale in out.glob("*-*.safetensors"):
-            stale.unlink()
-        log(f"overwrite: removed the previous run's files in {out}")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def check_resume(cfg: TrainConfig, stored: TrainConfig, log) -> None:
-    """The rule for a resumed run: the settings in FIXED_ON_RESUME must equal the checkpoint's
-    (ValueError naming each difference); any other setting given with a new value applies from
-    the resumed step on, and each such change is printed."""
-    fixed, changed = [], []
-    for name in stored.to_dict():
-        old, new = getattr(stored, name), getattr(cfg, name)
-        if name in ("resume", "overwrite") or old == new:
-            continue
-        (fixed if name in FIXED_ON_RESUME else changed).append(f"{name}: {old!r} -> {new!r}")
-    if fixed:
-        raise ValueError(
-            "resume: these settings must stay as the checkpoint has them (a changed model, data "
-            f"or batch would not continue the run): {'; '.join(fixed)}"
-        )
-    for note in changed:
-        log(f"resume: {note} (given again; applies from here on)")
 
 
 def _stderr(message: str) -> None:
@@ -206,6 +117,7 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
         file=sys.stderr,
         dynamic_ncols=True,
     )
+    lines = ProgressLines(cfg, step, log) if cfg.progress and bar.disable else None
     try:
         while True:
             due = step % cfg.eval_interval == 0 or step == cfg.max_iters
@@ -260,6 +172,8 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
             )
             bar.update(1)
             step += 1
+            if lines is not None:
+                lines.update(step, loss, lr, tokens_per_s)
     except KeyboardInterrupt:
         raise TrainingStopped(
             f"interrupted at step {step}; the checkpoint in {out} is from step "
@@ -283,26 +197,6 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
         best_dir=out / "best",
         metrics=out / "metrics.jsonl",
         plot=plot,
-    )
-
-
-def log_header(cfg, model, tokenizer, corpus, log) -> None:
-    """What the run is about to do, before the first step."""
-    counts = model.parameter_counts()
-    T = cfg.block_size or "whole examples"
-    tokens = (
-        f"{cfg.batch_size * cfg.block_size * cfg.grad_accum_steps:,} tokens"
-        if cfg.block_size
-        else "batches"
-    )
-    log(
-        f"model: {cfg.model} {model.config.to_dict()}\n"
-        f"parameters: {counts['total']:,} ({counts['trainable']:,} trainable)\n"
-        f"data: {cfg.dataset} ({type(tokenizer).__name__}, vocabulary {tokenizer.vocab_size}): "
-        f"{corpus!r}\n"
-        f"steps: {cfg.max_iters} x {tokens} ({cfg.batch_size} x {T} x "
-        f"{cfg.grad_accum_steps}), lr {cfg.lr:g} -> {cfg.min_lr:g} at step {cfg.decay_iters}\n"
-        f"device: {cfg.device}; outputs: {cfg.out_dir}"
     )
 
 

@@ -236,3 +236,19 @@ def test_cli_trains_evaluates_and_translates_with_a_seq2seq_model(tmp_path, caps
     assert "'x' at position 2 is not a digit" in capsys.readouterr().err
     assert cli.main([*args[:3], f"--out_dir={tmp_path / 'b'}", "--dataset=shakespeare"]) == 2
     assert "a seq2seq model trains on --dataset=reversal" in capsys.readouterr().err
+
+
+def test_training_starts_with_a_header_and_prints_progress_lines_when_piped(tmp_path, text_file):
+    lines = []
+    cfg = TrainConfig(dataset=str(text_file), out_dir=str(tmp_path / "run"), max_iters=40,
+                      warmup_iters=2, eval_interval=40, eval_iters=1, batch_size=2,
+                      progress=True, model_config=GPTConfig(n_layers=1, n_heads=2, d_model=8,
+                                                            block_size=8))  # fmt: skip
+    train(cfg, log=lines.append)  # pytest's stderr is not a terminal: the bar stays quiet
+    header = lines[0]
+    for part in ("model: gpt", "parameters: ", "data: ", "vocabulary 20", "steps: 40 x 16 tokens",
+                 "lr 0.001 -> 0.0001 at step 40", "device: cpu; outputs: "):  # fmt: skip
+        assert part in header, f"{part!r} missing from the header {header!r}"
+    progress = [line for line in lines if line.startswith("step ") and "ETA" in line]
+    assert len(progress) == 20 and progress[-1].startswith("step 40/40 (100 %): loss ")
+    assert "tok/s" in progress[0] and "lr " in progress[0]
