@@ -72,7 +72,7 @@ def main():
         "load_average_before": load_before,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
         "python": platform.python_version(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "commit": commit(),
     }
     path = Path(args.results) / f"demo-{datetime.date.today()}.json"

@@ -96,7 +96,7 @@ def summary(folder: Path, dry_run: bool) -> dict:
     return {
         "check": "gpu",
         "dry_run": dry_run,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "commit": commit(),
         "device": found.get("gpu"),
         "driver": found.get("driver"),
