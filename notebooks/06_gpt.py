@@ -38,21 +38,20 @@ import os
 SMALL = os.environ.get("MINILLM_SMALL", "0") == "1"
 PRESET = "shakespeare-char"  # nanoGPT's CPU baby GPT: 4 layers x 4 heads x 128, block 64
 if SMALL:  # a smaller model for a short run
-    OVERRIDES = dict(
-        n_layers=2,
-        n_heads=2,
-        d_model=48,
-        block_size=32,
-        batch_size=8,
-        max_iters=80,
-        warmup_iters=10,
-        lr_decay_iters=80,
-        eval_interval=20,
-        eval_iters=4,
-        log_interval=2,
-    )
+    OVERRIDES = {
+        "model.n_layers": 2,
+        "model.n_heads": 2,
+        "model.d_model": 48,
+        "model.block_size": 32,
+        "batch_size": 8,
+        "max_iters": 80,
+        "warmup_iters": 10,
+        "eval_interval": 20,
+        "eval_iters": 4,
+        "log_interval": 2,
+    }
 else:  # the preset with half its steps (the cosine ends at step 1000): ~2.5 minutes on 2 cores
-    OVERRIDES = dict(max_iters=1000, lr_decay_iters=1000, log_interval=10)
+    OVERRIDES = {"max_iters": 1000, "log_interval": 10}
 ES_STEPS = 300 if SMALL else 600  # the early-stopping demo's step limit
 GEN_TOKENS = 60 if SMALL else 200  # tokens per sample
 TIMING_REPEATS = 1 if SMALL else 3  # KV-cache timing: the fastest of this many runs
@@ -77,9 +76,13 @@ WORK = Path(tempfile.mkdtemp(prefix="minillm-06-"))  # checkpoints go here, not 
 # %% [markdown]
 # ## 1. The data and the model
 #
-# `TrainConfig` holds every setting of a run; a preset is a small TOML file of overrides, and
-# the settings cell above shrinks it for CI. `prepare_data` loads the shipped Shakespeare, builds
-# the character tokenizer (chapter 05) and cuts train/val.
+# `TrainConfig` holds every setting of a run, with the model's own config nested in it:
+# `cfg.model` names the model ("gpt", an entry of `minillm.models`' registry) and
+# `cfg.model_config` is its `GPTConfig` (`n_layers`, `n_heads`, `d_model`, `block_size`, ...).
+# A preset is a small TOML file of overrides whose `[model]` table sets those fields; the settings
+# cell above shrinks it for CI with `"model.FIELD"` keys. `prepare_data` loads the shipped
+# Shakespeare, builds the character tokenizer (chapter 05) and cuts train/val; the tokenizer fixes
+# the vocabulary size, which `cfg.model_config_for(V)` fills in.
 
 # %%
 from minillm.models import GPT, GPTConfig
@@ -88,9 +91,10 @@ from minillm.train import TrainConfig, apply_overrides, load_preset, prepare_dat
 cfg = apply_overrides(TrainConfig(), load_preset(PRESET), "preset")
 cfg = apply_overrides(cfg, {**OVERRIDES, "out_dir": str(WORK / "gpt"), "progress": False})
 tok, corpus = prepare_data(cfg)
-V, C, L = tok.vocab_size, cfg.d_model, cfg.n_layers
-model = GPT(cfg.model_config(V), seed=cfg.seed)
-print(cfg.model_config(V))
+V, C, L = tok.vocab_size, cfg.model_config.d_model, cfg.model_config.n_layers
+assert cfg.model == "gpt" and cfg.block_size == cfg.model_config.block_size
+model = GPT(cfg.model_config_for(V), seed=cfg.seed)
+print(model.config)
 print(corpus, f"; {model.num_params():,} parameters (without the position table)")
 assert model.num_params(non_embedding=False) - model.num_params() == cfg.block_size * C
 
@@ -131,7 +135,7 @@ assert abs(loss0.item() - math.log(V)) < 0.1
 # many times $\ln V$, which the first steps then spend undoing.
 
 # %%
-wild = GPT(cfg.model_config(V), seed=cfg.seed)
+wild = GPT(cfg.model_config_for(V), seed=cfg.seed)
 for name, p in wild.named_parameters():
     if name.endswith(".W"):
         p.data = p.data / p.data.std()  # std 1
@@ -156,14 +160,21 @@ plt.show()
 #
 # $$\text{logits} = \mathrm{LN}_f(x_L)\, W_{te}^{\top}$$
 # One (V, C) matrix maps ids to vectors at the input and vectors to scores at the output (Press
-# & Wolf 2017; GPT-2). There is no separate `lm_head`, which saves $V \cdot C$ parameters, and
-# the embedding's gradient is the sum of both uses. Two checks: (1) changing row $v$ of
+# & Wolf 2017; GPT-2). The head `model.lm_head` is a `TiedLinear` over `model.wte`: it owns no
+# parameter, its weight `lm_head.W` is `wte.W.T` (C, V), so tying saves the $V \cdot C$
+# parameters of an untied head (`tie_weights=False`: a `Linear` (C, V) of its own), and the
+# embedding's gradient is the sum of both uses. Two checks: (1) changing row $v$ of
 # $W_{te}$, for a token $v$ absent from the input, changes the logit of $v$ and nothing else;
 # (2) that row still receives a gradient, through the head alone (untied, it gets none).
 
 # %%
-assert model.lm_head is None and not any("lm_head" in n for n, _ in model.named_parameters())
+from minillm.nn import Linear, TiedLinear
+
+assert isinstance(model.lm_head, TiedLinear)
+assert not any("lm_head" in n for n, _ in model.named_parameters())  # the head owns nothing
+assert np.array_equal(model.lm_head.W.data, model.wte.W.data.T)  # (C, V): wte's table
 untied = GPT(replace(model.config, tie_weights=False), seed=cfg.seed)
+assert isinstance(untied.lm_head, Linear) and untied.lm_head.W.shape == (C, V)
 assert untied.num_params() - model.num_params() == V * C
 
 absent = int(np.setdiff1d(np.arange(V), xb)[0])  # a token id that is not in the batch
@@ -192,7 +203,7 @@ print(f"token {tok.decode([absent])!r} is not in the batch; its embedding row st
 # AdamW with nanoGPT's schedule: a linear **warm-up** from almost 0 to the peak over
 # `warmup_iters` steps (Adam's second-moment estimates are poor during the first steps, and a
 # full-size step then can throw the weights far away), then a **cosine** decay to `min_lr` at
-# `lr_decay_iters`:
+# step $D$ = `lr_decay_iters` (unset here, so the last step: `cfg.decay_iters` resolves it):
 # $$\eta_t = \eta_{max}\frac{t+1}{w+1}\ (t < w), \qquad
 #   \eta_t = \eta_{min} + \tfrac12\big(1 + \cos(\pi \tfrac{t-w}{D-w})\big)(\eta_{max}-\eta_{min})
 #   \ (w \le t \le D).$$
@@ -204,11 +215,12 @@ from minillm.optim import warmup_cosine_lr
 
 steps = np.arange(cfg.max_iters + 1)
 schedule = [
-    warmup_cosine_lr(s, cfg.lr, cfg.min_lr, cfg.warmup_iters, cfg.lr_decay_iters) for s in steps
+    warmup_cosine_lr(s, cfg.lr, cfg.min_lr, cfg.warmup_iters, cfg.decay_iters) for s in steps
 ]
+assert cfg.lr_decay_iters is None and cfg.decay_iters == cfg.max_iters
 assert math.isclose(schedule[0], cfg.lr / (cfg.warmup_iters + 1))
 assert math.isclose(schedule[cfg.warmup_iters], cfg.lr)  # the peak
-assert math.isclose(schedule[cfg.lr_decay_iters], cfg.min_lr)  # the floor
+assert math.isclose(schedule[cfg.decay_iters], cfg.min_lr)  # the floor
 assert np.all(np.diff(schedule[: cfg.warmup_iters + 1]) > 0)
 assert np.all(np.diff(schedule[cfg.warmup_iters :]) <= 0)
 fig, ax = plt.subplots(figsize=(6, 3))
@@ -234,8 +246,8 @@ plt.show()
 from minillm.train import accumulate_gradients
 
 tiny = GPT(GPTConfig(vocab_size=V, block_size=16, n_layers=2, n_heads=2, d_model=24), seed=3)
-for p in tiny.parameters():
-    p.data = p.data.astype(np.float64)
+tiny.double()  # every parameter to float64
+assert all(p.dtype == np.float64 for p in tiny.parameters())
 rng = np.random.default_rng(4)
 micro = [corpus.get_batch("train", 4, 16, rng) for _ in range(3)]  # 3 x ((4, 16), (4, 16))
 acc_loss = accumulate_gradients(tiny, micro)
@@ -309,8 +321,10 @@ print("val perplexity by evaluation:", [round(r["val_ppl"], 2) for r in evals])
 #
 # What `minillm.train` offers:
 # * **weight decay** (AdamW's decoupled $\theta \leftarrow \theta - \eta\lambda\theta$,
-#   `weight_decay`), on the 2-D weights only: decaying LayerNorm gains and biases towards 0 only
-#   fights the normalisation;
+#   `weight_decay`), on the weight matrices and embeddings only: `configure_optimizer` groups the
+#   parameters by the role their module gives them (`named_parameter_roles()`: "weight",
+#   "embedding", "bias", "norm"), since decaying LayerNorm gains and biases towards 0 only fights
+#   the normalisation; a frozen parameter (`requires_grad_(False)`) is left out altogether;
 # * **dropout** (`dropout`): on the embeddings, the attention weights and each sub-layer's
 #   output, in training mode only;
 # * **early stopping** (`early_stopping_patience`): stop after that many evaluations without a
@@ -324,9 +338,19 @@ from minillm.train import configure_optimizer
 
 opt = configure_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2))
 decayed, plain = opt.param_groups
+role = {id(p): r for _, p, r in model.named_parameter_roles()}
 assert decayed["weight_decay"] == cfg.weight_decay and plain["weight_decay"] == 0.0
+assert {role[id(p)] for p in decayed["params"]} == {"weight", "embedding"}
+assert {role[id(p)] for p in plain["params"]} == {"norm"}  # no biases: the preset's bias=false
 assert all(p.ndim == 2 for p in decayed["params"]) and all(p.ndim == 1 for p in plain["params"])
 print(f"decay on {len(decayed['params'])} matrices, none on {len(plain['params'])} gains")
+
+model.wpe.requires_grad_(False)  # freeze the position table: it leaves the optimizer
+frozen = configure_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2))
+in_frozen = [p for g in frozen.param_groups for p in g["params"]]
+assert len(in_frozen) == len(decayed["params"]) + len(plain["params"]) - 1
+assert all(p is not model.wpe.W for p in in_frozen)
+model.wpe.requires_grad_(True)
 
 dropped = GPT(replace(model.config, dropout=0.2), seed=1)
 with no_grad():
@@ -346,24 +370,25 @@ from minillm.data import load_text
 
 tiny_text = WORK / "tiny.txt"
 tiny_text.write_text(load_text("shakespeare")[:4000], encoding="utf-8")
-es_cfg = replace(
+es_cfg = apply_overrides(
     cfg,
-    out_dir=str(WORK / "early-stopping"),
-    dataset=str(tiny_text),
-    n_layers=2,
-    n_heads=2,
-    d_model=64,
-    block_size=32,
-    batch_size=16,
-    max_iters=ES_STEPS,
-    lr=3e-3 if not SMALL else 1e-2,
-    min_lr=3e-4,
-    warmup_iters=20,
-    lr_decay_iters=ES_STEPS,
-    weight_decay=0.0,
-    eval_interval=20 if not SMALL else 10,
-    eval_iters=4,
-    early_stopping_patience=3,
+    {
+        "out_dir": str(WORK / "early-stopping"),
+        "dataset": str(tiny_text),
+        "model.n_layers": 2,
+        "model.n_heads": 2,
+        "model.d_model": 64,
+        "model.block_size": 32,
+        "batch_size": 16,
+        "max_iters": ES_STEPS,
+        "lr": 3e-3 if not SMALL else 1e-2,
+        "min_lr": 3e-4,
+        "warmup_iters": 20,
+        "weight_decay": 0.0,
+        "eval_interval": 20 if not SMALL else 10,
+        "eval_iters": 4,
+        "early_stopping_patience": 3,
+    },
 )
 es = train(es_cfg, log=lambda message: None)
 es_evals = [r for r in read_metrics(es.metrics) if r["kind"] == "eval"]
@@ -563,24 +588,38 @@ plt.show()
 # ## 11. Attention maps (C24)
 #
 # Each head's weights $\alpha_{ij}$ say how much position $i$ reads from position $j \le i$.
-# We run the blocks one by one and ask each for its weights (`return_weights=True`); the logits
-# computed this way must equal the model's own. Heads specialise: some look at the previous
-# character, some at the start of the word or of the line. Weights show where information is
-# *read from*, not why it matters; they are a hint, not an explanation.
+# The model runs as usual while we watch it, without rewriting its forward:
+# `record_attention(trained)` records the (B, H, T, T) weights of each block's attention under
+# its path, `"blocks.<l>.self_attn"`, and a **forward hook** on each block,
+# `block.register_forward_hook(fn)`, calls `fn(module, args, output)` after the block's forward,
+# here to keep the residual stream the block hands to the next. Check: the final LayerNorm and
+# the tied head applied to the last block's output give the model's own logits. Heads
+# specialise: some look at the previous character, some at the start of the word or of the line.
+# Weights show where information is *read from*, not why it matters; they are a hint, not an
+# explanation.
 
 # %%
+from minillm.nn import record_attention
+
 snippet = "KING RICHARD III:\nNow is the winter of our discontent"[: cfg.block_size]
 ids = tok.encode(snippet)[None, :]  # (1, T)
 Ts = ids.shape[1]
+stream = []  # the residual stream after each block, (1, T, C) each
+handles = [
+    blk.register_forward_hook(lambda module, args, out: stream.append(out.data))
+    for blk in trained.blocks
+]
+with no_grad(), record_attention(trained) as recorded:
+    logits, _ = trained(ids)  # (1, T, V)
+for handle in handles:
+    handle.remove()  # later calls run without the hooks
+assert len(stream) == L and all(len(recorded[f"blocks.{l}.self_attn"]) == 1 for l in range(L))
 with no_grad():
-    h = trained.wte(ids) + trained.wpe(np.arange(Ts))  # (1, T, C)
-    maps = []
-    for blk in trained.blocks:
-        h, w = blk(h, is_causal=True, return_weights=True)  # (1, T, C), (1, H, T, T)
-        maps.append(np.asarray(w)[0])
-    by_hand = trained.ln_f(h).data @ trained.wte.W.data.T  # (1, T, V)
-    assert np.allclose(by_hand, trained(ids)[0].data, atol=1e-5)
-maps = np.stack(maps)  # (L, H, T, T)
+    by_hand = trained.lm_head(trained.ln_f(Tensor(stream[-1]))).data  # (1, T, V)
+assert np.allclose(by_hand, logits.data, atol=1e-5)
+rms = [float(np.sqrt(np.mean(h**2))) for h in stream]  # one number per block
+print("RMS of the residual stream after each block:", np.round(rms, 2))
+maps = np.stack([recorded[f"blocks.{l}.self_attn"][0][0] for l in range(L)])  # (L, H, T, T)
 assert np.allclose(maps.sum(axis=-1), 1.0, atol=1e-5)  # each row is a distribution
 assert np.all(np.triu(maps, k=1) == 0)  # causal: nothing from the future
 
