@@ -46,7 +46,7 @@ _BEST = {
     ("cpu", "layer_norm"): "v1_rows",
     ("cpu", "attention"): "v1_fused_softmax",
     ("cpu", "cross_entropy"): "v1_rows",
-    ("cpu", "gelu"): "v2_vector",
+    ("cpu", "gelu"): "v3_keep_exp",
     ("cpu", "adamw"): "v1_per_tensor",
 }
 

@@ -4,9 +4,10 @@
   w_n = dl_n (/ #non-ignored rows for "mean"), 0 for a row whose target is ignore_index
 
 Versions:
-  v1_rows   per row: the max, then the sum of exp_f32 (kernels/cpu/_math.py) gives
-            logsumexp, kept for the backward instead of the (N, V) probabilities; the backward
-            writes exp(z - lse) w - onehot w in one pass. The loss adds up in float64.
+  v1_rows   per row: the max, then e = exp_f32(z - max) (kernels/cpu/_math.py) written out and
+            summed, which gives logsumexp and the loss. The backward reads e and 1 / sum e back,
+            so it writes (e / sum e) w - onehot w in one pass with no exp: without SVML an exp
+            costs more than the memory traffic of keeping e. The loss adds up in float64.
 Targets are checked first, as in the reference: an id outside [0, V) that is not ignore_index
 raises IndexError naming its position. "mean" over no rows gives nan, and nan gradients, as the
 reference.
@@ -24,8 +25,9 @@ from ._math import REDUCE, exp_f32, f32, float32_rows
 
 
 @njit(**REDUCE)
-def _forward(z, y, ignore_index, losses, lse):
-    """losses[n] = l_n (0 where ignored), lse[n] = logsumexp(z_n); returns (sum l_n, #valid)"""
+def _forward(z, y, ignore_index, e, inv_sum, losses):
+    """e[n] = exp(z_n - max z_n), inv_sum[n] = 1 / sum e[n], losses[n] = l_n (0 where ignored);
+    returns (sum l_n, #valid)"""
     N, V = z.shape
     total = 0.0
     n_valid = 0
@@ -35,25 +37,27 @@ def _forward(z, y, ignore_index, losses, lse):
             m = z[n, j] if z[n, j] > m else m
         s = f32(0.0)
         for j in range(V):
-            s += exp_f32(z[n, j] - m)
-        lse[n] = m + f32(math.log(s))
+            e[n, j] = exp_f32(z[n, j] - m)
+            s += e[n, j]
+        inv_sum[n] = f32(1.0) / s
         losses[n] = 0
         if y[n] != ignore_index:
-            losses[n] = lse[n] - z[n, y[n]]
+            losses[n] = m + f32(math.log(s)) - z[n, y[n]]  # logsumexp(z_n) - z_{n, y_n}
             total += losses[n]
             n_valid += 1
     return total, n_valid
 
 
 @njit(**REDUCE)
-def _backward(z, y, ignore_index, lse, w, dz):
-    """dz_n = (exp(z_n - lse_n) - onehot(y_n)) w_n, w_n times 0 for an ignored row"""
-    N, V = z.shape
+def _backward(e, inv_sum, y, ignore_index, w, dz):
+    """dz_n = (e_n / sum e_n - onehot(y_n)) w_n, w_n times 0 for an ignored row"""
+    N, V = e.shape
     for n in range(N):
         valid = y[n] != ignore_index
         wn = w[n] * (f32(1.0) if valid else f32(0.0))  # inf * 0 = nan, as the reference
+        scale = inv_sum[n] * wn
         for j in range(V):
-            dz[n, j] = exp_f32(z[n, j] - lse[n]) * wn
+            dz[n, j] = e[n, j] * scale
         if valid:
             dz[n, y[n]] -= wn
 
@@ -74,29 +78,30 @@ def _forward_host(logits, targets, ignore_index=-100, reduction="mean"):
     logits = float32_rows(logits, "logits", "cross_entropy")
     N, V = cross_entropy_dims(logits.shape, np.shape(targets), reduction)
     t = _targets(targets, N, V, ignore_index)
+    e = np.empty_like(logits)  # (N, V) exp(z - max z), for the backward
+    inv_sum = np.empty(N, np.float32)  # (N,)
     losses = np.empty(N, np.float32)  # (N,) 0 at ignored rows
-    lse = np.empty(N, np.float32)  # (N,)
-    total, n_valid = _forward(logits, t, ignore_index, losses, lse)
+    total, n_valid = _forward(logits, t, ignore_index, e, inv_sum, losses)
     if reduction == "none":
         loss = losses
     else:
         with np.errstate(invalid="ignore", divide="ignore"):  # "mean" of no rows: nan
             loss = np.float64(total) / n_valid if reduction == "mean" else total
         loss = np.asarray(loss, np.float32)
-    return loss, (logits, t, ignore_index, lse, n_valid, reduction)
+    return loss, (e, inv_sum, t, ignore_index, n_valid, reduction)
 
 
 def _backward_host(dloss, cache):
     """dlogits (N, V)"""
-    logits, t, ignore_index, lse, n_valid, reduction = cache
-    N = logits.shape[0]
+    e, inv_sum, t, ignore_index, n_valid, reduction = cache
+    N = e.shape[0]
     dloss = np.asarray(dloss, np.float32)
     same_shape("dloss", dloss.shape, "loss", (N,) if reduction == "none" else (), "cross_entropy")
     with np.errstate(invalid="ignore", divide="ignore"):  # "mean" of no rows: nan, as the reference
         w = dloss / np.float32(n_valid) if reduction == "mean" else dloss
         w = np.broadcast_to(np.asarray(w, np.float32), (N,)).copy()  # (N,)
-    dz = np.empty_like(logits)
-    _backward(logits, t, ignore_index, lse, w, dz)
+    dz = np.empty_like(e)
+    _backward(e, inv_sum, t, ignore_index, w, dz)
     return dz
 
 

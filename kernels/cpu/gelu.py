@@ -13,7 +13,10 @@ Versions:
                1 - sigma accurate where tanh u rounds to +-1, and erf as in the reference
                (Abramowitz & Stegun). The backward computes sigma again instead of reading a
                cached array: the arithmetic costs less than the memory traffic.
-Both keep (x,) as the cache and write one new array per pass.
+  v3_keep_exp  v2's loops, but the forward also writes the one exp of each element (e^(-2|u|),
+               or erf's e^(-x^2/2)) and the backward reads it instead of computing it: one more
+               array written and read, one exp fewer per element.
+v1 and v2 keep (x,) as the cache, v3 (x, exp).
 Reference: minillm.ops.gelu.gelu_forward / gelu_backward. Deviation: v1's math.erf is exact;
 the reference's erf is A&S 7.1.26 (|error| <= 1.5e-7), as is v2's.
 """
@@ -36,8 +39,8 @@ _ONE = f32(1.0)
 
 
 @njit(**JIT)
-def _erf_as(x):
-    """erf by Abramowitz & Stegun 7.1.26, as minillm.ops.gelu.erf."""
+def _erf_given_exp(x, exp_minus_x2):
+    """erf by Abramowitz & Stegun 7.1.26, as minillm.ops.gelu.erf, with exp(-x^2) given"""
     a = abs(x)
     t = _ONE / (_ONE + f32(0.3275911) * a)
     p = f32(1.061405429)
@@ -45,7 +48,7 @@ def _erf_as(x):
     p = p * t + f32(1.421413741)
     p = p * t + f32(-0.284496736)
     p = p * t + f32(0.254829592)
-    e = _ONE - p * t * exp_f32(-a * a)
+    e = _ONE - p * t * exp_minus_x2
     return e if x >= 0 else -e
 
 
@@ -92,25 +95,63 @@ def _v2_tanh(x, dy, out, backward):
 def _v2_erf(x, dy, out, backward):
     for i in range(x.size):
         xi = x[i]
-        cdf = _HALF * (_ONE + _erf_as(xi * _INV_SQRT_2))
+        k = exp_f32(-_HALF * xi * xi)  # exp(-(x / sqrt 2)^2): erf's and phi's
+        cdf = _HALF * (_ONE + _erf_given_exp(xi * _INV_SQRT_2, k))
         if backward:
-            out[i] = dy[i] * (cdf + xi * exp_f32(-_HALF * xi * xi) * _INV_SQRT_2PI)
+            out[i] = dy[i] * (cdf + xi * k * _INV_SQRT_2PI)
         else:
             out[i] = xi * cdf
 
 
-def _v1(x, dy, out, tanh_form, backward):
-    _v1_libm(x, dy, out, tanh_form, backward)
+@njit(**JIT)
+def _v3_tanh_forward(x, y, e):
+    """y = x sigma(2u), keeping e = exp(-2|u|) for the backward"""
+    for i in range(x.size):
+        xi = x[i]
+        u = _SQRT_2_OVER_PI * (xi + _C * xi * xi * xi)
+        ei = exp_f32(f32(-2.0) * abs(u))
+        e[i] = ei
+        r = _ONE / (_ONE + ei)
+        y[i] = xi * (r if u >= 0 else ei * r)
 
 
-def _v2(x, dy, out, tanh_form, backward):
-    if tanh_form:
-        _v2_tanh(x, dy, out, backward)
+@njit(**JIT)
+def _v3_tanh_backward(x, e, dy, dx):
+    for i in range(x.size):
+        xi = x[i]
+        r = _ONE / (_ONE + e[i])
+        s = r if xi >= 0 else e[i] * r  # u has the sign of x
+        s_c = e[i] * r if xi >= 0 else r
+        du = _SQRT_2_OVER_PI * (_ONE + f32(3.0) * _C * xi * xi)
+        dx[i] = dy[i] * (s + f32(2.0) * xi * s * s_c * du)
+
+
+@njit(**JIT)
+def _v3_erf_forward(x, y, k):
+    """y = x Phi(x), keeping k = exp(-x^2 / 2) (erf's own exp) for the backward"""
+    for i in range(x.size):
+        xi = x[i]
+        ki = exp_f32(-_HALF * xi * xi)
+        k[i] = ki
+        y[i] = xi * _HALF * (_ONE + _erf_given_exp(xi * _INV_SQRT_2, ki))
+
+
+@njit(**JIT)
+def _v3_erf_backward(x, k, dy, dx):
+    for i in range(x.size):
+        xi = x[i]
+        cdf = _HALF * (_ONE + _erf_given_exp(xi * _INV_SQRT_2, k[i]))
+        dx[i] = dy[i] * (cdf + xi * k[i] * _INV_SQRT_2PI)
+
+
+def _recompute(v1):
+    """v1 and v2: the cache is (x,), and the backward computes the exp again."""
+    if v1:
+        loop = _v1_libm
     else:
-        _v2_erf(x, dy, out, backward)
+        loop = lambda x, dy, out, tanh, bwd: (_v2_tanh(x, dy, out, bwd) if tanh  # noqa: E731
+                                               else _v2_erf(x, dy, out, bwd))  # fmt: skip
 
-
-def _make(loop):
     def forward(x, approximate="none"):
         """y = x Phi(x) (erf form) or 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3)))"""
         tanh_form = gelu_form(approximate)
@@ -132,4 +173,31 @@ def _make(loop):
     return KernelPair(forward, backward)
 
 
-VERSIONS = {"v1_libm": _make(_v1), "v2_vector": _make(_v2)}
+def _v3_forward(x, approximate="none"):
+    """y as v2, and the exp of each element kept: the cache is (x, exp)"""
+    tanh_form = gelu_form(approximate)
+    x = float32_rows(x, "x", "gelu")
+    y, e = np.empty_like(x), np.empty_like(x)
+    (_v3_tanh_forward if tanh_form else _v3_erf_forward)(
+        x.reshape(-1), y.reshape(-1), e.reshape(-1)
+    )
+    return y, (x, e)
+
+
+def _v3_backward(dout, cache, approximate="none"):
+    """dx = dout * gelu'(x), from the kept exp: no exp here"""
+    tanh_form = gelu_form(approximate)
+    x, e = cache
+    dout = float32_rows(dout, "dout", "gelu")
+    same_shape("dout", dout.shape, "x", x.shape, "gelu")
+    dx = np.empty_like(x)
+    loop = _v3_tanh_backward if tanh_form else _v3_erf_backward
+    loop(x.reshape(-1), e.reshape(-1), dout.reshape(-1), dx.reshape(-1))
+    return dx
+
+
+VERSIONS = {
+    "v1_libm": _recompute(v1=True),
+    "v2_vector": _recompute(v1=False),
+    "v3_keep_exp": KernelPair(_v3_forward, _v3_backward),
+}
