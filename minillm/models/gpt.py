@@ -28,6 +28,7 @@ from ..nn import (
 from ..ops import cross_entropy as _ce
 from ..tensor import Tensor
 from ..tensor.backend import array_module
+from ..tensor.recompute import checkpoint
 from .config import ModelConfig
 
 IGNORE_INDEX = -100  # targets equal to this are left out of the loss (PyTorch's default)
@@ -111,7 +112,10 @@ class GPT(Module):
         )
         self.ln_f = LayerNorm(C, bias=config.bias)
         tied = config.tie_weights
-        self.lm_head = TiedLinear(self.wte) if tied else Linear(C, config.vocab_size, False, rng)
+        self.lm_head = (
+            TiedLinear(self.wte) if tied else Linear(C, config.vocab_size, bias=False, rng=rng)
+        )
+        self.recompute = False  # C10: True = blocks keep only their input, recomputed in backward
         self.init_weights(seed)
 
     @property
@@ -180,7 +184,10 @@ class GPT(Module):
         x = self.drop(self.wte(ids) + self.wpe(pos))  # (B, T, C) + (T or B, T, C) -> (B, T, C)
         for i, block in enumerate(self.blocks):
             cache = None if caches is None else caches[i]
-            x = block(x, attn_mask=key_mask, is_causal=True, cache=cache)  # (B, T, C)
+            if self.recompute and cache is None:  # C10: the graph keeps x, not the block's inside
+                x = checkpoint(block, x, attn_mask=key_mask, is_causal=True)  # (B, T, C)
+            else:
+                x = block(x, attn_mask=key_mask, is_causal=True, cache=cache)  # (B, T, C)
         x = self.ln_f(x)  # (B, T, C)
         if last_only:
             if targets is not None:

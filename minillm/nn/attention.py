@@ -80,10 +80,10 @@ class MultiHeadAttention(Module):
                 f"the head size d_k = d_model / n_heads (F14) must be a whole number"
             )
         self.d_model, self.n_heads, self.d_k = d_model, n_heads, d_model // n_heads
-        self.W_q = Linear(d_model, d_model, bias, rng)
-        self.W_k = Linear(d_model, d_model, bias, rng)
-        self.W_v = Linear(d_model, d_model, bias, rng)
-        self.W_o = Linear(d_model, d_model, bias, rng)
+        self.W_q = Linear(d_model, d_model, bias=bias, rng=rng)
+        self.W_k = Linear(d_model, d_model, bias=bias, rng=rng)
+        self.W_v = Linear(d_model, d_model, bias=bias, rng=rng)
+        self.W_o = Linear(d_model, d_model, bias=bias, rng=rng)
         self.dropout = dropout
         self.attn_drop = Dropout(dropout)  # owns the generator for attention-weight dropout
         object.__setattr__(self, "recorder", None)  # a list while record_attention() is on

@@ -33,12 +33,12 @@ class TransformerDecoderLayer(Module):
     ):
         super().__init__()
         self.d_model, self.norm_first = d_model, norm_first
-        self.self_attn = MultiHeadAttention(d_model, n_heads, bias, dropout, rng)
-        self.cross_attn = MultiHeadAttention(d_model, n_heads, bias, dropout, rng)
-        self.ff = FeedForward(d_model, d_ff, activation, dropout, bias, rng)
-        self.norm1 = LayerNorm(d_model, eps, bias)
-        self.norm2 = LayerNorm(d_model, eps, bias)
-        self.norm3 = LayerNorm(d_model, eps, bias)
+        self.self_attn = MultiHeadAttention(d_model, n_heads, bias=bias, dropout=dropout, rng=rng)
+        self.cross_attn = MultiHeadAttention(d_model, n_heads, bias=bias, dropout=dropout, rng=rng)
+        self.ff = FeedForward(d_model, d_ff, activation, dropout, bias=bias, rng=rng)
+        self.norm1 = LayerNorm(d_model, eps, bias=bias)
+        self.norm2 = LayerNorm(d_model, eps, bias=bias)
+        self.norm3 = LayerNorm(d_model, eps, bias=bias)
         self.drop1 = Dropout(dropout)
         self.drop2 = Dropout(dropout)
 

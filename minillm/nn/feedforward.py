@@ -24,8 +24,8 @@ class FeedForward(Module):
                 f"FeedForward: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
             )
         self.activation = activation
-        self.W_1 = Linear(d_model, d_ff, bias, rng)
-        self.W_2 = Linear(d_ff, d_model, bias, rng)
+        self.W_1 = Linear(d_model, d_ff, bias=bias, rng=rng)
+        self.W_2 = Linear(d_ff, d_model, bias=bias, rng=rng)
         self.drop = Dropout(dropout)
 
     def forward(self, x):
