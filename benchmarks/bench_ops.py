@@ -10,7 +10,7 @@ shapes. Sizes: "demo" is the GPT of `make demo` (B=12, T=64, C=128, H=4, V=76), 
 larger config (B=8, T=256, C=384, H=6). Paths: "fast" runs the dispatcher's default (the
 kernels/cpu versions when Numba is installed), "reference" runs under
 `dispatch.use_cpu("reference")` (the readable NumPy code in minillm/ops). The three take turns,
-with a pause between them (BASELINES.md: OpenBLAS's and PyTorch's threads spin after their work,
+with a pause between them (docs/baselines.md: OpenBLAS's and PyTorch's threads spin after their work,
 so back-to-back steps slow each other); each timed step follows an untimed one of the same path,
 which wakes its thread pool. The table shows medians over the repeats and their ratios. Without
 torch it prints minillm's two paths only. Before timing, each output is checked against the

@@ -17,7 +17,7 @@ and train on the same random Shakespeare batches with nanoGPT's update, at the p
   GPU `dispatch.use(version="builtin")` (the same code on CuPy);
 - pytorch: eager PyTorch.
 They take turns, one step each, with a pause after each step: OpenBLAS's and PyTorch's OpenMP
-threads spin after their work, so back-to-back steps slow each other (BASELINES.md). The report
+threads spin after their work, so back-to-back steps slow each other (docs/baselines.md). The report
 gives each run's median over --steps steps and the ratios. "first fast step" is the time the
 first step took, when the CPU kernels are loaded from Numba's cache, or compiled if there is no
 cache yet. --profile runs cProfile over 10 more fast steps. --device cuda runs all three on the GPU

@@ -1,4 +1,4 @@
-"""The layering contract of STYLE.md section 1, checked by an `ast` walk over minillm/ and kernels/.
+"""The layering contract of docs/style.md section 1, checked by an `ast` walk over minillm/ and kernels/.
 
     tensor (0) < ops, functional (1) < nn, optim (2) < models (3)
       < train, generate, finetune, compress, serve (4) < cli, __main__ (5)
@@ -177,7 +177,7 @@ def test_every_import_in_minillm_and_kernels_respects_the_layers():
     files = source_files()
     assert any(p.name == "tensor.py" for p in files), "the walk found no minillm sources"
     found = [v for p in files for v in violations(p, p.read_text(encoding="utf-8"))]
-    assert not found, "layering violations (STYLE.md section 1):\n" + "\n".join(found)
+    assert not found, "layering violations (docs/style.md section 1):\n" + "\n".join(found)
 
 
 # ---- the checker itself catches each kind of violation -------------------------------------------

@@ -1,6 +1,6 @@
 """Which code runs a hot op: a hand-written kernel version, or the readable reference.
 
-STYLE.md section 1's GPU path, and the CPU's fast path. A Tensor wrapper asks for the (forward,
+docs/style.md section 1's GPU path, and the CPU's fast path. A Tensor wrapper asks for the (forward,
 backward) pair of its op:
 
 - float32 NumPy arrays get the CPU kernel version set for the op (`use_cpu`, `set_cpu_versions`;

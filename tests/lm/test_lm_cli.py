@@ -147,7 +147,7 @@ def test_a_preset_sets_the_model_in_a_model_table(tmp_path):
 
 
 def test_shakespeare_char_preset_is_nanogpt_baby_config():
-    """BASELINES.md: nanoGPT's CPU baby GPT."""
+    """docs/baselines.md: nanoGPT's CPU baby GPT."""
     cfg = config_from_args(["--preset=shakespeare-char"])
     expected = dict(n_layers=4, n_heads=4, d_model=128, block_size=64, batch_size=12,
                     dropout=0.0, bias=False, max_iters=2000, lr=1e-3, warmup_iters=100,

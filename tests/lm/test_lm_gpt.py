@@ -124,7 +124,7 @@ def test_gpt_num_params_counts_like_nanogpt():
     per_block = 4 * C * C + 2 * 4 * C * C + 2 * C  # W_q,k,v,o + W_1, W_2 + two LayerNorm gains
     assert model.num_params() == V * C + L * per_block + C, "GPT.num_params() (no wpe)"
     assert model.num_params(non_embedding=False) == model.num_params() + T * C, "with wpe"
-    assert round(model.num_params() / 1e6, 2) == 0.80, "BASELINES.md: 0.80 M parameters"
+    assert round(model.num_params() / 1e6, 2) == 0.80, "docs/baselines.md: 0.80 M parameters"
 
 
 def test_gpt_same_seed_same_weights_other_seed_other_weights():
