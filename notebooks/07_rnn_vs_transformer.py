@@ -36,8 +36,10 @@ STEPS = 60 if SMALL else 600  # optimizer steps for each model
 BATCH, BLOCK = (8, 32) if SMALL else (12, 64)  # sequences per batch, characters per sequence
 EVAL_INTERVAL = 20 if SMALL else 100  # steps between loss estimates
 EVAL_ITERS = 2 if SMALL else 10  # batches per split per estimate
-GPT_SHAPE = dict(n_layers=2, n_heads=2, d_model=48) if SMALL else dict(n_layers=4, n_heads=4, d_model=128)
-LSTM_SHAPE = dict(hidden_size=80, num_layers=1) if SMALL else dict(hidden_size=224, num_layers=2)
+GPT_SHAPE = (
+    dict(n_layers=2, n_heads=2, d_model=48) if SMALL else dict(n_layers=4, n_heads=4, d_model=128)
+)
+LSTM_SHAPE = dict(d_model=80, n_layers=1) if SMALL else dict(d_model=224, n_layers=2)
 LR, MIN_LR, WARMUP, WEIGHT_DECAY = 2e-3, 2e-4, 10 if SMALL else 50, 0.1
 TIMING_TOKENS = 256 if SMALL else 768  # tokens per step in the sequence-length sweep
 SEQ_LENGTHS = (8, 16, 32) if SMALL else (8, 16, 32, 64, 128)
@@ -62,11 +64,13 @@ import minillm.functional as F
 # * **GPT** (chapter 06): embedding + positions, pre-LN blocks with causal self-attention, the
 #   tied head. Position $t$ reads every earlier position directly.
 #
-# Both map `(idx, targets) -> (logits, loss)` with the mean next-token cross-entropy (F9), so
-# the same training step serves both.
+# Both are built the same way, `Model(Config(...), seed)`, with the same names for the same
+# things (`d_model` the width, `n_layers` the depth), and both map
+# `(idx, targets) -> (logits, loss)` with the mean next-token cross-entropy (F9), so the same
+# training step serves both.
 # %%
 from minillm.data import CharTokenizer, Corpus, load_text
-from minillm.models import GPT, RNNLM, GPTConfig
+from minillm.models import GPT, RNNLM, GPTConfig, RNNLMConfig
 from minillm.tensor import no_grad
 
 text = load_text("shakespeare")
@@ -74,7 +78,7 @@ tok = CharTokenizer.from_text(text)
 corpus = Corpus.from_text(text, tok)
 V = tok.vocab_size
 gpt = GPT(GPTConfig(vocab_size=V, block_size=BLOCK, bias=False, **GPT_SHAPE), seed=SEED)
-lstm = RNNLM(V, cell="lstm", rng=np.random.default_rng(SEED), **LSTM_SHAPE)
+lstm = RNNLM(RNNLMConfig(vocab_size=V, cell="lstm", block_size=BLOCK, **LSTM_SHAPE), seed=SEED)
 models = {"LSTM": lstm, "GPT": gpt}
 n_params = {"LSTM": lstm.num_params(), "GPT": gpt.num_params(non_embedding=False)}
 for name, n in n_params.items():
@@ -194,7 +198,7 @@ growth = {name: times[-1] / times[0] for name, times in step_time.items()}
 print(f"time at T={SEQ_LENGTHS[-1]} / time at T={SEQ_LENGTHS[0]}:",
       {k: round(v, 2) for k, v in growth.items()})  # fmt: skip
 assert growth["LSTM"] > growth["GPT"]  # the recurrence pays for every extra sequential step
-n_layers = LSTM_SHAPE["num_layers"]
+n_layers = lstm.config.n_layers
 print(
     f"sequential steps per layer stack at T={BLOCK}: LSTM {BLOCK + n_layers - 1} cell "
     f"applications (a wavefront over {n_layers} layers), GPT {gpt.config.n_layers} blocks"
@@ -206,9 +210,13 @@ print(
 # The loss the models report is a mean over all positions of the window. Broken down by
 # position $t$, it shows how much each model gains from a longer prefix: at $t = 0$ the model has
 # seen one character, at $t = T-1$ it has seen $T$. The breakdown must average back to the
-# model's own loss.
+# model's own loss. The training is over: from here on both models are only evaluated and
+# sampled, so they go to eval mode (no dropout; `generate` in section 5 does not switch modes
+# itself).
 
 # %%
+for model in models.values():
+    model.eval()
 n_windows = 32 if SMALL else 256
 xv, yv = corpus.get_batch("val", n_windows, BLOCK, np.random.default_rng(SEED + 3))  # (W, T)
 by_position = {}
