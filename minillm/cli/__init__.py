@@ -3,6 +3,7 @@
     minillm train [--preset NAME|FILE.toml] [--key=value ...] [--model=NAME --model.FIELD=value]
     minillm generate --checkpoint DIR [--prompt TEXT] [--max_new_tokens=N] ...
     minillm eval --checkpoint DIR [--data FILE] ...
+    minillm serve --checkpoint DIR [--host H --port P --workers N] ...
 
 Every command works on any registered model (minillm.models.MODELS). Bad input (an unknown key,
 a value of the wrong type, a character outside the vocabulary, a missing file) ends with a
@@ -16,17 +17,19 @@ from ..tensor.memory import keep_freed_memory
 from ..train import TrainingStopped
 from .eval_cmd import run_eval
 from .generate_cmd import run_generate
+from .serve_cmd import run_serve
 from .train_cmd import run_train
 
-USAGE = """usage: minillm {train,generate,eval} ...
+USAGE = """usage: minillm {train,generate,eval,serve} ...
 
   minillm train [--preset NAME] [--key=value ...]   train a model (minillm train --help: the keys)
   minillm generate --checkpoint DIR --prompt TEXT   sample text from a trained model
   minillm eval --checkpoint DIR [--data FILE]       loss and perplexity of a checkpoint
+  minillm serve --checkpoint DIR [--port 8000]      an HTTP API, requests batched
 
 `minillm COMMAND --help` lists each command's options with their defaults.
 """
-COMMANDS = {"train": run_train, "generate": run_generate, "eval": run_eval}
+COMMANDS = {"train": run_train, "generate": run_generate, "eval": run_eval, "serve": run_serve}
 USER_ERRORS = (
     ValueError,
     TypeError,

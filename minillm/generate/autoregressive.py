@@ -30,7 +30,7 @@ import numpy as np
 from ..nn import Dropout
 from ..tensor import Tensor, no_grad
 from ..tensor.backend import to_device
-from .sampling import sample_next
+from .sampling import sample_next, sample_rows
 
 
 def check_arguments(idx, max_new_tokens, temperature, top_k, top_p, stop):
@@ -84,12 +84,15 @@ def iter_generate(
     seed=None,
     use_cache=True,
     attention_mask=None,
+    row_seeds=None,
 ):
     """Yield (next_ids (B,), logits (B, V)) for each new token: the logits the model gave at that
     step (before temperature and filtering) and the token drawn from them.
 
     attention_mask (B, T) of 1/0 marks left padding of prompts of different lengths (see
-    GPT.forward); each row then samples as it would alone. Each model call runs under no_grad
+    GPT.forward); each row then samples as it would alone. row_seeds (B seeds, instead of seed):
+    one generator per row, so row b draws what the prompt alone draws with seed row_seeds[b]
+    (batched requests of different seeds, minillm.serve). Each model call runs under no_grad
     (this thread only); between yields nothing of the process's state is changed, so a suspended
     or abandoned generator leaves grad mode and model.training as they were."""
     ids = check_arguments(idx, max_new_tokens, temperature, top_k, top_p, None)  # (B, T)
@@ -105,10 +108,22 @@ def iter_generate(
             stacklevel=2,
         )
     block = getattr(model, "context_length", None)
-    rng = np.random.default_rng(seed)
+    rng = _generators(seed, row_seeds, ids.shape[0])
     return _steps(
         model, ids, mask, max_new_tokens, block, rng, (temperature, top_k, top_p), use_cache
     )
+
+
+def _generators(seed, row_seeds, B):
+    """One generator for the batch, or one per row (a list) from row_seeds."""
+    if row_seeds is None:
+        return np.random.default_rng(seed)
+    if seed is not None or len(row_seeds) != B:
+        raise ValueError(
+            f"generate: give seed or row_seeds (one per row: {B}), not both; got seed={seed!r}, "
+            f"{len(row_seeds)} row_seeds"
+        )
+    return [np.random.default_rng(s) for s in row_seeds]
 
 
 def _check_mask(attention_mask, ids):
@@ -161,7 +176,10 @@ def _steps(model, ids, mask, n_new, block, rng, sampling, use_cache):
         if m is not None:
             extra["attention_mask"] = m
         logits = _call(model, feed, **extra)  # (B, V)
-        nxt = sample_next(logits, rng, *sampling)  # (B,)
+        if isinstance(rng, list):  # (B,) each row with its own generator
+            nxt = sample_rows(logits, rng, [sampling] * len(rng))
+        else:
+            nxt = sample_next(logits, rng, *sampling)  # (B,)
         ids = np.concatenate([ids, nxt[:, None]], axis=1)  # (B, T + 1)
         if mask is not None:
             mask = np.concatenate([mask, np.ones_like(nxt)[:, None]], axis=1)  # (B, T + 1)
@@ -179,6 +197,7 @@ def generate(
     stop=None,
     use_cache=True,
     attention_mask=None,
+    row_seeds=None,
 ):
     """Extend the prompt idx by up to max_new_tokens sampled tokens; return prompt + new tokens.
 
@@ -190,14 +209,24 @@ def generate(
     and generation ends when every row has stopped.
     use_cache: KV cache (see the module docstring for contexts longer than block_size).
     attention_mask (B, T): 1 for prompt tokens, 0 for left padding (batched prompts of different
-    lengths); each row is generated as it would be alone."""
+    lengths); each row is generated as it would be alone. row_seeds: one seed per row instead
+    of seed, so row b gets the tokens its prompt gets alone with seed row_seeds[b]."""
     one_row = _as_numpy(idx).ndim == 1
     ids = check_arguments(idx, max_new_tokens, temperature, top_k, top_p, stop)  # (B, T)
     stop_ids = None if stop is None else np.atleast_1d(np.asarray(stop, dtype=np.int64))
     done = np.zeros(ids.shape[0], dtype=bool)  # (B,)
     new = []
     steps = iter_generate(
-        model, ids, max_new_tokens, temperature, top_k, top_p, seed, use_cache, attention_mask
+        model,
+        ids,
+        max_new_tokens,
+        temperature,
+        top_k,
+        top_p,
+        seed,
+        use_cache,
+        attention_mask,
+        row_seeds,
     )
     for nxt, _ in steps:
         if stop_ids is not None:

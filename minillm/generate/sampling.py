@@ -61,3 +61,19 @@ def sample_next(logits, rng, temperature=1.0, top_k=None, top_p=None):
     u = rng.random((z.shape[0], 1)) * cdf[:, -1:]  # (B, 1)
     ids = (cdf <= u).sum(axis=-1)  # (B,) first index whose cdf exceeds u
     return np.minimum(ids, z.shape[-1] - 1).astype(np.int64)
+
+
+def sample_rows(logits, rngs, settings):
+    """One token id per row of logits (B, V) -> (B,) int64, row b drawn by sample_next with its
+    own generator rngs[b] and its own settings[b] = (temperature, top_k, top_p).
+
+    So a row of a batch gets exactly the token it gets alone with the same generator (one
+    uniform number per row and step either way): requests of different seeds and settings share
+    a batch (minillm.serve), and generate(..., row_seeds=[...]) seeds each row apart."""
+    if len(rngs) != logits.shape[0] or len(settings) != logits.shape[0]:
+        raise ValueError(
+            f"sample_rows: {logits.shape[0]} rows of logits, {len(rngs)} generators and "
+            f"{len(settings)} settings"
+        )
+    ids = [sample_next(logits[b : b + 1], rngs[b], *settings[b])[0] for b in range(len(rngs))]
+    return np.array(ids, dtype=np.int64)  # (B,)
