@@ -5,8 +5,8 @@
 
 The model is the `shakespeare-char` preset's GPT (4 layers x 4 heads x 128 wide, block 64), with
 the weights of --checkpoint when given, else a fresh init (the speed does not depend on the
-values); extra --key=value arguments change the fresh model's shape (e.g. --n_layer=6
---n_embd=384 --n_head=6 --block_size=256, the GPU config). Both runs draw --tokens tokens
+values); extra --key=value arguments change the fresh model's shape (e.g. --n_layers=6
+--d_model=384 --n_heads=6 --block_size=256, the GPU config). Both runs draw --tokens tokens
 greedily from a one-token prompt; uncached generation runs the model over the last block_size
 tokens at every step (computing only the last position's logits, as nanoGPT), cached generation
 feeds one token per step and rebuilds its cache from the last half window when it fills
@@ -44,7 +44,7 @@ def main():
         model = load_checkpoint(ARGS.checkpoint)[0]
     else:
         cfg = config_from_args(["--preset=shakespeare-char", *OVERRIDES])
-        model = GPT(cfg.model_config(76), seed=cfg.seed).eval()
+        model = GPT(cfg.model_config_for(76), seed=cfg.seed).eval()
     block = model.config.block_size
     prompt = np.zeros((ARGS.batch, 1), dtype=np.int64)  # (B, 1)
     results = {}
@@ -57,7 +57,7 @@ def main():
             times.append(time.perf_counter() - t0)
         results[use_cache] = (float(np.median(times)), out)
     c = model.config
-    print(f"GPT {c.n_layer} x {c.n_head} x {c.n_embd}, block {block}, V={c.vocab_size}; "
+    print(f"GPT {c.n_layers} x {c.n_heads} x {c.d_model}, block {block}, V={c.vocab_size}; "
           f"{ARGS.tokens} new tokens, batch {ARGS.batch}, {ARGS.threads} threads")  # fmt: skip
     for use_cache, (t, _) in results.items():
         name = "KV cache" if use_cache else "no cache"

@@ -1,4 +1,4 @@
-"""The layering contract of docs/style.md section 1, checked by an `ast` walk over minillm/ and kernels/.
+"""The layering contract of docs/style.md (1), checked by an `ast` walk over minillm/ and kernels/.
 
     tensor (0) < ops, functional (1) < nn, optim (2) < models (3)
       < train, generate, finetune, compress, serve (4) < cli, __main__ (5)

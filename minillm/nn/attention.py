@@ -5,53 +5,11 @@ import contextlib
 from ..ops import attention as _attn
 from ..tensor import Tensor, concatenate
 from ..tensor.backend import array_module
+from .kv_cache import KVCache, expand_batch
 from .layers import Dropout, Linear
 from .module import Module
 
-
-class KVCache:
-    """Keys and values one attention layer has seen, for generation and prefix tuning.
-
-    k, v: Tensors (B, H, S, D): first the prefix rows (prefix tuning's learned keys/values, which
-    may carry gradients), then one row per token position seen, grown along S by each forward.
-    position: how many token positions have been consumed, i.e. the position index of the next
-    token. It is kept apart from len(cache) (the rows, prefix included), so prefix rows neither
-    shift positions nor count against the context length.
-    Gradients flow through the stored rows when grad mode is on (prefix tuning trains through
-    them); generation runs under no_grad, which builds no graph."""
-
-    def __init__(self, prefix=None):
-        self.k = self.v = None
-        self.position = 0
-        self.n_prefix = 0
-        if prefix is not None:
-            k_p, v_p = prefix  # (B, H, P, D) each
-            if k_p.shape != v_p.shape or k_p.ndim != 4:
-                raise ValueError(
-                    f"KVCache: prefix keys and values must both be (B, H, P, D), got "
-                    f"{k_p.shape} and {v_p.shape}"
-                )
-            self.k, self.v, self.n_prefix = k_p, v_p, k_p.shape[-2]
-
-    def __len__(self):
-        return 0 if self.k is None else self.k.shape[-2]
-
-    def extend(self, k: Tensor, v: Tensor):
-        """Append the new positions (B, H, T, D) and return the keys/values of every row so far."""
-        if self.k is not None and self.k.shape[0] != k.shape[0]:
-            self.k, self.v = (_expand_batch(t, k.shape[0]) for t in (self.k, self.v))
-        self.k = k if self.k is None else concatenate([self.k, k], axis=-2)  # (B, H, S, D)
-        self.v = v if self.v is None else concatenate([self.v, v], axis=-2)  # (B, H, S, D)
-        self.position += k.shape[-2]
-        return self.k, self.v
-
-
-def _expand_batch(t: Tensor, B: int) -> Tensor:
-    """(1, H, P, D) -> (B, H, P, D) through a broadcasting add, so the gradient sums back."""
-    if t.shape[0] != 1:
-        raise ValueError(f"KVCache: prefix batch {t.shape[0]} does not match the input's {B}")
-    zeros = Tensor(array_module(t.data).zeros((B, 1, 1, 1), dtype=t.dtype))  # (B, 1, 1, 1)
-    return t + zeros  # (1, H, P, D) + (B, 1, 1, 1) -> (B, H, P, D)
+__all__ = ["KVCache", "MultiHeadAttention", "check_input", "record_attention"]
 
 
 def check_input(x, d_model, who, name="x"):
@@ -117,7 +75,7 @@ class MultiHeadAttention(Module):
             n_prefix = cache.n_prefix
             k, v = cache.extend(k, v)  # (B, H, P + S_past + S, D)
         if extra_kv is not None:
-            k_p, v_p = (_expand_batch(t, B) if t.shape[0] != B else t for t in extra_kv)
+            k_p, v_p = (expand_batch(t, B) if t.shape[0] != B else t for t in extra_kv)
             n_prefix += k_p.shape[-2]
             k = concatenate([k_p, k], axis=-2)  # (B, H, P' + S_all, D)
             v = concatenate([v_p, v], axis=-2)  # (B, H, P' + S_all, D)

@@ -5,6 +5,7 @@ import math
 from ..tensor import Tensor
 from ..tensor.backend import array_module
 from . import dispatch as _dispatch
+from .softmax import row_max
 
 
 def causal_mask(T, S, xp):
@@ -26,9 +27,11 @@ def attention_forward(
     (F17, computed max-subtracted), o_i = sum_j alpha_ij v_j (F18).
     Shapes: q (B, H, T, D), k and v (B, H, S, D) -> O (B, H, T, D); masks broadcast to (B, H, T, S).
     attn_mask: boolean (True = may attend) or float (added to the scores), as PyTorch.
-    Deviation: a query whose keys are all masked gets alpha = 0 and output 0 (PyTorch gives NaN)."""
+    A query whose keys are all masked gets alpha = 0 and output 0, as PyTorch 2.13 (older
+    PyTorch, and the softmax of a row of -inf, give NaN); so does a query when there are no keys
+    (S = 0). With D = 0 every score is 0: O is the mean of v, as PyTorch."""
     xp = array_module(q)
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scale = 1.0 / math.sqrt(q.shape[-1] or 1) if scale is None else scale  # D = 0: scores are 0
     scores = (q @ xp.swapaxes(k, -1, -2)) * q.dtype.type(scale)  # (B, H, T, S) e_ij / sqrt(d_k)
     allowed = causal_mask(q.shape[-2], k.shape[-2], xp) if is_causal else None  # (T, S)
     if attn_mask is not None and attn_mask.dtype == bool:
@@ -37,7 +40,7 @@ def attention_forward(
         scores = scores + attn_mask.astype(scores.dtype, copy=False)  # (B, H, T, S)
     if allowed is not None:
         scores = xp.where(allowed, scores, -xp.inf)  # (B, H, T, S) masked scores = -inf
-    m = scores.max(axis=-1, keepdims=True)  # (B, H, T, 1)
+    m = row_max(scores)  # (B, H, T, 1); 0 when there are no keys
     m = xp.where(xp.isfinite(m), m, 0)  # all-masked row: keep exp(-inf - 0) = 0
     e = xp.exp(scores - m)  # (B, H, T, S)
     z = e.sum(axis=-1, keepdims=True)  # (B, H, T, 1)
@@ -114,18 +117,24 @@ def scaled_dot_product_attention(
     rng=None,
 ):
     """Tensor wrapper with PyTorch's argument names. With return_weights=True returns (O, alpha),
-    alpha an array (B, H, T, S) without gradient, for plots (C24)."""
+    alpha an array (B, H, T, S) without gradient, for plots (C24). The weights are computed on
+    the side by the reference formula, so asking for them never changes which code computes O
+    (a kernel keeps no weights): a recorded forward gives the same O as an unrecorded one."""
     mask = attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask
     check_attention_shapes(q.data, k.data, v.data, mask)
     T, S = q.shape[-2], k.shape[-2]
-    if is_causal and T != S:  # the kernels align is_causal top-left: pass an explicit mask
+    if is_causal and T == 1:  # one query, the last position: it sees every key (no mask needed)
+        is_causal = False
+    elif is_causal and T != S:  # the kernels align is_causal top-left: pass an explicit mask
         mask, is_causal = combine_masks(causal_mask(T, S, array_module(q.data)), mask), False
     if dropout_p > 0.0 and rng is None:
         rng = array_module(q.data).random.default_rng()
     fwd, bwd = _dispatch.attention_pair(
-        (attention_forward, attention_backward), q.data, k.data, v.data, mask, dropout_p,
-        return_weights
-    )  # fmt: skip
+        (attention_forward, attention_backward), q.data, k.data, v.data, mask, dropout_p, False
+    )
     O, cache = fwd(q.data, k.data, v.data, mask, is_causal, scale, dropout_p, rng)
     out = Tensor.from_op(O, (q, k, v), lambda d: bwd(d, cache), "attention")
-    return (out, cache[3]) if return_weights else out
+    if not return_weights:
+        return out
+    _, reference = attention_forward(q.data, k.data, v.data, mask, is_causal, scale)
+    return out, reference[3]  # alpha (B, H, T, S), before dropout

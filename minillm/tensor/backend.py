@@ -1,8 +1,8 @@
 """Which array module holds the data: NumPy on the CPU, CuPy on a CUDA GPU.
 
 The op code is written once against `xp`, the array module of its inputs, so the same forward and
-backward functions run on both devices (docs/style.md section 1). CuPy is optional: it is looked up only
-when a CuPy array exists or the user asks for the "cuda" device.
+backward functions run on both devices (docs/style.md section 1). CuPy is optional: it is looked up
+only when a CuPy array exists or the user asks for the "cuda" device.
 """
 
 import importlib

@@ -11,7 +11,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     L = sum(fn(*inputs) * G) for a fixed random G, so every output element is checked at once:
         numeric  dL/dx_i ~ (L(x + eps e_i) - L(x - eps e_i)) / (2 eps)
         analytic dL/dx_i = x.grad after fn(*inputs).backward(G)
-    Passes when |analytic - numeric| <= atol + rtol * |numeric| everywhere (docs/style.md section 5).
+    Passes when |analytic - numeric| <= atol + rtol * |numeric| everywhere (docs/style.md, 5).
     Returns True, or raises AssertionError naming the op, the input, its shape and the worst index.
     """
     for i, x in enumerate(inputs):

@@ -17,6 +17,8 @@ from .args import check_dim
 def _sizes(method, sizes):
     """(2, 3) from f(2, 3), f((2, 3)) or f([2, 3]), each an int."""
     sizes = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    if all(type(n) is int for n in sizes):  # the common case, checked cheaply (generation)
+        return tuple(sizes)
     if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in sizes):
         raise TypeError(f"{method}: sizes must be ints, got {tuple(sizes)!r}")
     return tuple(int(n) for n in sizes)
@@ -99,7 +101,9 @@ class ShapeMethods:
 
     def permute(self, *dims):
         """The axes reordered: out.shape[i] = self.shape[dims[i]] (torch.permute, np.transpose)."""
-        dims = tuple(check_dim("permute", d, self.shape, "dims") for d in _sizes("permute", dims))
+        dims = _sizes("permute", dims)
+        if any(not 0 <= d < self.ndim for d in dims) or len(dims) != self.ndim:  # full check
+            dims = tuple(check_dim("permute", d, self.shape, "dims") for d in dims)
         if sorted(dims) != list(range(self.ndim)):
             raise ValueError(
                 f"permute: dims {dims} are not a permutation of the axes of shape {self.shape}"

@@ -1,4 +1,4 @@
-"""Every op of the op table passes a float64 finite-difference gradcheck (docs/style.md section 5.1).
+"""Every op of the op table passes a float64 finite-difference gradcheck (docs/style.md, 5.1).
 
 The cases live in engine_cases.py; a meta-test fails when an op of `minillm.tensor.PRIMITIVES` or
 `minillm.ops.OP_TABLE` has no case, and another shows that gradcheck catches a wrong backward.

@@ -1,4 +1,4 @@
-"""Each composite's hand-written backward equals autograd over the primitives (docs/style.md section 2).
+"""Each composite's hand-written backward equals autograd over the primitives (docs/style.md, 2).
 
 Each test writes the composite again from primitives (Tensor operators, sum, max, exp, log, where,
 getitem, matmul), runs both on the same float64 inputs with the same upstream gradient, and

@@ -56,14 +56,6 @@ FALLBACKS = [
     ),
     (
         "attention",
-        "return-weights",
-        lambda dev, q, k, v: sdpa(q, k, v, return_weights=True)[0],
-        QKV,
-        np.float32,
-        "keep no attention weights",
-    ),
-    (
-        "attention",
         "flash-D72",
         lambda dev, q, k, v: sdpa(q, k, v, is_causal=True),
         [(1, 1, 3, 72)] * 3,
@@ -99,6 +91,17 @@ def test_unsupported_calls_run_the_reference(op, case, fn, shapes, dtype, reason
     np.testing.assert_array_equal(out, ref_out, err_msg=f"{op} {case} output")
     for i, (g, r) in enumerate(zip(grads, ref_grads, strict=True)):
         np.testing.assert_array_equal(g, r, err_msg=f"{op} {case} gradient of input {i}")
+
+
+def test_asking_for_the_weights_keeps_the_kernel_and_computes_them_on_the_side(emulated_gpu):
+    """return_weights (record_attention) must not change which code computes the output."""
+    fn = lambda dev, q, k, v: sdpa(q, k, v, is_causal=True, return_weights=True)[0]  # noqa: E731
+    plain = lambda dev, q, k, v: sdpa(q, k, v, is_causal=True)  # noqa: E731
+    with dispatch.trace() as routes:
+        out, _ = run_op(fn, QKV[:1] * 3, emulated_gpu.to_device)
+    assert [r.reason for r in routes] == [None], routes
+    same, _ = run_op(plain, QKV[:1] * 3, emulated_gpu.to_device)
+    np.testing.assert_array_equal(out, same)
 
 
 def test_attention_v1_naive_takes_the_head_dim_v2_flash_does_not(emulated_gpu):

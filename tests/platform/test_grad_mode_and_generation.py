@@ -196,3 +196,19 @@ def test_cached_generation_with_a_full_cache_keeps_positions_within_block_size()
     assert len(long) == 23
     uncached = generate(model, [1, 2, 3], 9, temperature=0, use_cache=False)
     assert long[:12].tolist() == uncached.tolist(), "cached == uncached within block_size"
+
+
+def test_recording_attention_does_not_change_the_output():
+    from minillm.nn import TransformerDecoderLayer, record_attention
+
+    layer = TransformerDecoderLayer(16, 2, 32)  # float32: the fast CPU path when it is there
+    rng = np.random.default_rng(4)
+    x, mem = (
+        Tensor(rng.standard_normal((2, 5, 16)).astype(np.float32)),
+        Tensor(rng.standard_normal((2, 3, 16)).astype(np.float32)),
+    )
+    plain = layer(x, mem, tgt_is_causal=True).data
+    with record_attention(layer) as maps:
+        recorded = layer(x, mem, tgt_is_causal=True).data
+    assert np.array_equal(plain, recorded), "watching the model changed its output"
+    assert maps["self_attn"][0].shape == (2, 2, 5, 5)
