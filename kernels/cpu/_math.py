@@ -1,4 +1,4 @@
-"""What every CPU kernel shares: the compile settings, and exp and tanh that vectorise.
+"""What every CPU kernel shares: the compile settings, and an exp that vectorises.
 
 The settings, each measured on the 2-core machine of docs/performance.md:
 - error_model="numpy": a float division by zero gives inf or nan, as in NumPy, instead of a

@@ -34,24 +34,28 @@ def _softmax_rows(P, scale, causal, mask, has_mask):
     for b in range(BH):
         for t in range(T):
             end = min(max(t + S - T + 1, 0), S) if causal else S  # keys past end are masked
-            m = -np.inf
+            row = P[b, t]  # (S,)
             for j in range(end):
-                if not has_mask or mask[b, t, j]:
-                    m = max(m, P[b, t, j] * scale)
+                row[j] *= scale
+            if has_mask:  # a separate pass, so that the loops below vectorise
+                for j in range(end):
+                    if not mask[b, t, j]:
+                        row[j] = -np.inf
+            m = f32(-np.inf)
+            for j in range(end):
+                m = row[j] if row[j] > m else m
             if not (-np.inf < m < np.inf):  # all masked (or an inf score): as the reference
                 m = f32(0.0)
             total = f32(0.0)
             for j in range(end):
-                e = exp_f32(P[b, t, j] * scale - m)
-                if has_mask and not mask[b, t, j]:
-                    e = f32(0.0)
-                P[b, t, j] = e
+                e = exp_f32(row[j] - m)
+                row[j] = e
                 total += e
             inv = f32(1.0) / (total if total != 0 else f32(1.0))
             for j in range(end):
-                P[b, t, j] *= inv
+                row[j] *= inv
             for j in range(end, S):
-                P[b, t, j] = 0
+                row[j] = 0
 
 
 @njit(**REDUCE)

@@ -7,8 +7,7 @@ Versions:
             summed, then s times 1 / sum. The backward: one pass for sum(dy * s), one to write dx.
             The sums vectorise under REDUCE. A row whose max is -inf or nan gives nan, as the
             reference does.
-rows_forward / rows_backward are the same loops on a (rows, N) array: attention's kernel
-(kernels/cpu/attention.py) adds its scale and masks around them.
+Attention's softmax has loops of its own (kernels/cpu/attention.py): they also scale and mask.
 Reference: minillm.ops.softmax.softmax_forward / softmax_backward (axis=-1 only).
 """
 
@@ -21,7 +20,7 @@ from ._math import REDUCE, exp_f32, f32, float32_rows
 
 
 @njit(**REDUCE)
-def rows_forward(x, s):
+def _rows_forward(x, s):
     R, N = x.shape
     for r in range(R):
         m = x[r, 0]
@@ -38,7 +37,7 @@ def rows_forward(x, s):
 
 
 @njit(**REDUCE)
-def rows_backward(dy, s, dx):
+def _rows_backward(dy, s, dx):
     R, N = s.shape
     for r in range(R):
         dot = f32(0.0)
@@ -54,7 +53,7 @@ def _forward(x, axis=-1):
     last_axis(axis, x.ndim, "softmax")
     R, N = rows(x.shape, "softmax")
     s = np.empty_like(x)
-    rows_forward(x.reshape(R, N), s.reshape(R, N))
+    _rows_forward(x.reshape(R, N), s.reshape(R, N))
     return s, s
 
 
@@ -65,7 +64,7 @@ def _backward(dout, s, axis=-1):
     same_shape("dout", dout.shape, "s", s.shape, "softmax")
     R, N = rows(s.shape, "softmax")
     dx = np.empty_like(s)
-    rows_backward(dout.reshape(R, N), s.reshape(R, N), dx.reshape(R, N))
+    _rows_backward(dout.reshape(R, N), s.reshape(R, N), dx.reshape(R, N))
     return dx
 
 
