@@ -8,6 +8,8 @@ their concatenation (q, k, v order, along the output axis).
 
 import numpy as np
 
+from .names import expand_rows
+
 # (minillm name, nanoGPT name, how): "copy" = same array, "T" = transposed (Linear weights),
 # "qkv_W" / "qkv_b" = the fused c_attn weight / bias built from W_q, W_k, W_v. Block entries use
 # "{i}" for the layer index; entries whose minillm parameter is absent (bias=False, tied head)
@@ -34,13 +36,11 @@ TABLE = (
 
 
 def _rows(n_layers):
-    """The table with "{i}" filled in for every layer: (minillm names, nanoGPT name, how)."""
-    for mine, theirs, how in TABLE:
-        for i in range(n_layers) if "{i}" in mine else (None,):
-            m = mine.format(i=i) if i is not None else mine
-            t = theirs.format(i=i) if i is not None else theirs
-            names = [m.replace("{q,k,v}", s) for s in "qkv"] if how.startswith("qkv") else [m]
-            yield names, t, how
+    """The table with "{i}" filled in for every layer (names.expand_rows), the fused rows with
+    their three minillm names: (minillm names, nanoGPT name, how)."""
+    for m, t, how in expand_rows(TABLE, n_layers):
+        names = [m.replace("{q,k,v}", s) for s in "qkv"] if how.startswith("qkv") else [m]
+        yield names, t, how
 
 
 def to_nanogpt(state: dict, n_layers: int) -> dict:

@@ -9,16 +9,32 @@ The protocol a registered model follows:
 - optional incremental decoding: `new_caches()` returns the state that `forward(idx,
   caches=...)` reads and extends (a KV cache per block, or an RNN's hidden state).
 The `task` says what data trains it and how it is evaluated and sampled:
-"causal_lm" (next-token windows of a text), "seq2seq" (source -> target pairs) or "masked_lm".
+"causal_lm" (next-token windows of a text), "seq2seq" (source -> target pairs), "masked_lm"
+(BERT pre-training: masked-LM + next-sentence pairs), or a fine-tuning task,
+"sequence_classification" / "token_classification" (one label per text / per token; trained by
+minillm.finetune, saved and loaded like any checkpoint).
 """
 
 from dataclasses import dataclass, field
 
+from .bert import BertConfig
+from .bert_classifiers import (
+    BertClassifierConfig,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+)
+from .bert_pretraining import BertForPreTraining
 from .gpt import GPT, GPTConfig
 from .rnnlm import RNNLM, RNNLMConfig
 from .seq2seq import Seq2SeqConfig, Seq2SeqTransformer
 
-TASKS = ("causal_lm", "seq2seq", "masked_lm")
+TASKS = (
+    "causal_lm",
+    "seq2seq",
+    "masked_lm",
+    "sequence_classification",
+    "token_classification",
+)
 
 
 @dataclass(frozen=True)
@@ -88,3 +104,8 @@ def build_model(name: str, config, seed: int = 0):
 register("gpt", GPT, GPTConfig, "causal_lm", {"bias": False})
 register("rnnlm", RNNLM, RNNLMConfig, "causal_lm")
 register("seq2seq", Seq2SeqTransformer, Seq2SeqConfig, "seq2seq")
+register("bert", BertForPreTraining, BertConfig, "masked_lm")
+register(
+    "bert_seq_cls", BertForSequenceClassification, BertClassifierConfig, "sequence_classification"
+)
+register("bert_token_cls", BertForTokenClassification, BertClassifierConfig, "token_classification")

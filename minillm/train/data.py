@@ -1,5 +1,6 @@
-"""The data a run trains on, by the model's task: next-token windows of a text (causal_lm), or the
-digit-reversal pairs (seq2seq). Each gives (tokenizer, data) where data has the Corpus interface
+"""The data a run trains on, by the model's task: next-token windows of a text (causal_lm), the
+digit-reversal pairs (seq2seq), or BERT's masked-LM + next-sentence pairs (masked_lm). Each gives
+(tokenizer, data) where data has the Corpus interface
 `get_batch(split, batch_size, block_size, rng) -> (inputs, targets)`."""
 
 from ..data import (
@@ -11,6 +12,7 @@ from ..data import (
     train_val_split,
 )
 from ..models import ReversalTask
+from ..models.bert_task import prepare_masked_lm
 from .config import TrainConfig
 
 
@@ -37,5 +39,16 @@ def prepare_reversal(cfg: TrainConfig, tokenizer=None):
     return tokenizer or DigitTokenizer(), ReversalTask(seed=cfg.seed)
 
 
+def prepare_pretraining(cfg: TrainConfig, tokenizer=None):
+    """(WordPieceTokenizer, PretrainingTask) for a masked_lm model (BERT): a WordPiece of
+    bpe_vocab_size tokens (the run's subword vocabulary size) fitted to the corpus's training
+    part, and masked-LM + next-sentence pairs of block_size tokens (models/bert_task.py)."""
+    return prepare_masked_lm(cfg.dataset, cfg.bpe_vocab_size, cfg.train_fraction, tokenizer)
+
+
 # a model's task -> the function that gives (tokenizer, data with get_batch(split, B, T, rng))
-TASK_DATA = {"causal_lm": prepare_data, "seq2seq": prepare_reversal}
+TASK_DATA = {
+    "causal_lm": prepare_data,
+    "seq2seq": prepare_reversal,
+    "masked_lm": prepare_pretraining,
+}

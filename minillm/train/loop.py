@@ -31,7 +31,7 @@ from ..models import get_spec, load_optimizer, load_weights, read_manifest, save
 from ..optim import warmup_cosine_lr
 from .config import TrainConfig
 from .data import TASK_DATA
-from .metrics import MetricsLog, plot_losses
+from .metrics import MetricsLog, estimate_metrics, plot_losses
 from .run_folder import (
     ProgressLines,
     check_resume,
@@ -39,7 +39,7 @@ from .run_folder import (
     prepare_out_dir,
     stored_train_config,
 )
-from .step import configure_optimizer, estimate_loss, train_step
+from .step import configure_optimizer, train_step
 
 
 class TrainingStopped(RuntimeError):
@@ -201,9 +201,11 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
 
 
 def _evaluate(cfg, model, corpus, step, run, metrics, log) -> None:
-    """Estimate the losses at `step`, update the early-stopping counters in run, log them."""
+    """Estimate the losses at `step` (and the model's batch_metrics, e.g. BERT's accuracies),
+    update the early-stopping counters in run, log them."""
     rng = np.random.default_rng([cfg.seed, 2, step])  # a function of the step alone
-    losses = estimate_loss(model, corpus, cfg.batch_size, cfg.block_size, cfg.eval_iters, rng)
+    losses = estimate_metrics(model, corpus, cfg.batch_size, cfg.block_size, cfg.eval_iters, rng)
+    extra = {k: v for k, v in losses.items() if k not in ("train", "val")}
     best = run["best_val_loss"]
     if best is None or losses["val"] < best:
         run["best_val_loss"], run["bad_evals"] = losses["val"], 0
@@ -217,5 +219,7 @@ def _evaluate(cfg, model, corpus, step, run, metrics, log) -> None:
         train_loss=losses["train"],
         val_loss=losses["val"],
         val_ppl=math.exp(losses["val"]),
+        **extra,
     )
-    log(f"step {step}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+    shown = "".join(f", {k.replace('_', ' ')} {v:.4f}" for k, v in extra.items() if "val" in k)
+    log(f"step {step}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}{shown}")
