@@ -15,21 +15,29 @@ import sys
 from ..tensor.backend import DeviceUnavailableError
 from ..tensor.memory import keep_freed_memory
 from ..train import TrainingStopped
+from .compress_cmd import run_compress
 from .eval_cmd import run_eval
 from .generate_cmd import run_generate
 from .serve_cmd import run_serve
 from .train_cmd import run_train
 
-USAGE = """usage: minillm {train,generate,eval,serve} ...
+USAGE = """usage: minillm {train,generate,eval,serve,compress} ...
 
   minillm train [--preset NAME] [--key=value ...]   train a model (minillm train --help: the keys)
   minillm generate --checkpoint DIR --prompt TEXT   sample text from a trained model
   minillm eval --checkpoint DIR [--data FILE]       loss and perplexity of a checkpoint
   minillm serve --checkpoint DIR [--port 8000]      an HTTP API, requests batched
+  minillm compress --checkpoint DIR --method=int8 --out DIR2   quantise, prune or factorise
 
 `minillm COMMAND --help` lists each command's options with their defaults.
 """
-COMMANDS = {"train": run_train, "generate": run_generate, "eval": run_eval, "serve": run_serve}
+COMMANDS = {
+    "train": run_train,
+    "generate": run_generate,
+    "eval": run_eval,
+    "serve": run_serve,
+    "compress": run_compress,
+}
 USER_ERRORS = (
     ValueError,
     TypeError,

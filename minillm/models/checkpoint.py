@@ -13,6 +13,14 @@ Atomic: the array files are written under temporary names, renamed to fresh name
 step + random suffix), and only then is checkpoint.json replaced with os.replace, the commit point.
 A crash at any moment before it leaves the previous checkpoint.json and the files it names intact;
 files no manifest names are removed by the next save.
+
+Two optional manifest keys keep the weights file honest about a changed model:
+    "aliases"   name -> name: a shared array (ALBERT-style cross-layer sharing, C2) is stored once,
+                under its first name; the other names it has point at it
+    "surgery"   [{"name", "args"}, ...]: the layer swaps done to the registered model after it was
+                built (quantisation, pruning, low-rank factors, LoRA), in order. load_checkpoint
+                builds the model, replays each through SURGERIES (filled by the package that
+                defines it, e.g. minillm.compress), then loads the weights into the new layers.
 """
 
 import hashlib
@@ -47,6 +55,38 @@ def _write_atomic(path: Path, write) -> None:
             tmp.unlink()
 
 
+# surgery name -> fn(model, **args): re-does a recorded layer swap on a freshly built model
+SURGERIES: dict = {}
+
+
+def register_surgery(name: str, fn) -> None:
+    """Let checkpoints that record surgery `name` rebuild: fn(model, **args) redoes it."""
+    if name in SURGERIES and SURGERIES[name] is not fn:
+        raise ValueError(f"register_surgery: {name!r} is already registered")
+    SURGERIES[name] = fn
+
+
+def record_surgery(model, name: str, args: dict) -> None:
+    """Note on `model` that surgery `name` was applied with JSON-serialisable `args`; the next
+    save_checkpoint writes the list into the manifest."""
+    if name not in SURGERIES:
+        raise ValueError(f"record_surgery: {name!r} is not registered (register_surgery first)")
+    record = {"name": name, "args": json.loads(json.dumps(args))}  # as the manifest holds it
+    object.__setattr__(model, "surgery", [*getattr(model, "surgery", []), record])
+
+
+def apply_surgery(model, records: list) -> None:
+    """Replay recorded surgery on a freshly built model (before its weights are loaded)."""
+    for rec in records:
+        if rec["name"] not in SURGERIES:
+            raise ValueError(
+                f"the checkpoint's model was changed by surgery {rec['name']!r}, which no imported "
+                f"package registers (registered: {sorted(SURGERIES) or 'none'}); import the "
+                "package that defines it first (minillm.compress: quantize, prune, lowrank, ...)"
+            )
+        SURGERIES[rec["name"]](model, **rec["args"])
+
+
 def _host(a):
     return np.ascontiguousarray(to_device(a, "cpu"))
 
@@ -60,6 +100,7 @@ def fingerprint(manifest: dict, weights_path: Path) -> str:
     checkpoint.json would otherwise load and compute something else, silently)."""
     h = hashlib.sha256()
     meta = {k: manifest[k] for k in ("model", "model_config", "tokenizer")}
+    meta.update({k: manifest[k] for k in ("surgery", "aliases") if k in manifest})
     h.update(json.dumps(meta, sort_keys=True).encode("utf-8"))
     h.update(weights_path.read_bytes())
     return h.hexdigest()
@@ -89,7 +130,13 @@ def save_checkpoint(folder, model, tokenizer, train_config: dict, optimizer=None
     folder.mkdir(parents=True, exist_ok=True)
     tag = f"{(state or {}).get('step', 0):06d}-{secrets.token_hex(4)}"
     files = {"model": f"model-{tag}.safetensors"}
-    weights = {k: _host(v) for k, v in model.state_dict().items()}
+    weights, aliases, first = {}, {}, {}
+    for k, v in model.state_dict().items():  # a shared array once, under its first name (C2)
+        if id(v) in first:
+            aliases[k] = first[id(v)]
+        else:
+            first[id(v)] = k
+            weights[k] = _host(v)
     _write_atomic(folder / files["model"], lambda p: save_file(weights, str(p)))
     manifest = {
         "format": FORMAT,
@@ -100,6 +147,9 @@ def save_checkpoint(folder, model, tokenizer, train_config: dict, optimizer=None
         "state": state or {},
         "files": files,
     }
+    manifest.update({"aliases": aliases} if aliases else {})
+    surgery = getattr(model, "surgery", [])
+    manifest.update({"surgery": surgery} if surgery else {})
     manifest["sha256"] = fingerprint(manifest, folder / files["model"])
     if optimizer is not None:
         arrays, scalars, groups = _flatten_optimizer(optimizer.state_dict())
@@ -184,7 +234,19 @@ def load_weights(model, folder, manifest=None, strict=True):
     model has and returns the keys it left alone (a base model's checkpoint into a model with
     extra parameters, e.g. LoRA's A and B, reports those as missing); shapes must still match."""
     manifest = manifest or read_manifest(folder)
+    done, own_surgery = manifest.get("surgery", []), getattr(model, "surgery", [])
+    if done != own_surgery[: len(done)]:
+        raise ValueError(
+            f"checkpoint {str(folder)!r} holds a model changed by surgery "
+            f"{[r['name'] for r in done]} ({done[0]['args']}), but this model has "
+            f"{[r['name'] for r in own_surgery] or 'none'}: load it with load_checkpoint, "
+            "which replays the surgery, not into a plain float model"
+        )
     weights = load_arrays(Path(folder) / manifest["files"]["model"])
+    for name, source in manifest.get("aliases", {}).items():
+        if source not in weights:
+            raise ValueError(f"checkpoint {str(folder)!r}: alias {name!r} -> missing {source!r}")
+        weights[name] = weights[source]
     own = model.state_dict()
     missing = sorted(set(own) - set(weights))
     unexpected = sorted(set(weights) - set(own))
@@ -228,7 +290,9 @@ def load_checkpoint(folder, device: str = "cpu"):
     Any registered model; its weights are checked key by key and shape by shape."""
     manifest = read_manifest(folder)
     check_fingerprint(folder, manifest)
-    model = build_from_manifest(manifest).to(device)
+    model = build_from_manifest(manifest)
+    apply_surgery(model, manifest.get("surgery", []))
+    model.to(device)
     load_weights(model, folder, manifest)
     stored = manifest.get("tokenizer")
     tokenizer = None if stored is None else tokenizer_from_dict(stored)

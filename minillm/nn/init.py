@@ -101,3 +101,34 @@ def init_normal_(model, rng, std=0.02, residual=(), residual_std=None) -> None:
                 zeros_(m.beta)
     if found != residual_ids:
         raise ValueError("init_normal_: some residual projections are not inside the model")
+
+
+# C1's comparison: how every Linear weight is drawn (embeddings, norms and biases as GPT-2's)
+SCHEMES = {
+    "zero": lambda p, rng, std: zeros_(p),
+    "normal": lambda p, rng, std: normal_(p, rng, 0.0, std),
+    "xavier_uniform": lambda p, rng, std: xavier_uniform_(p, rng),
+    "xavier_normal": lambda p, rng, std: xavier_normal_(p, rng),
+    "kaiming_normal": lambda p, rng, std: kaiming_normal_(p, rng),
+    "kaiming_uniform": lambda p, rng, std: kaiming_uniform_(p, rng),
+    "gpt2": lambda p, rng, std: normal_(p, rng, 0.0, std),
+}
+
+
+def init_scheme_(model, scheme, rng, std=0.02, residual=()) -> None:
+    """Re-draw a model's weights by a named scheme (C1): embeddings ~ N(0, std^2), LayerNorm
+    gamma = 1 and beta = 0, biases 0 (init_normal_), then every Linear weight by SCHEMES[scheme]:
+    "zero" (W = 0: all units of a layer compute the same and get the same gradient, so symmetry
+    never breaks), "normal" (N(0, std^2)), Xavier/Glorot and Kaiming/He (uniform or normal, above),
+    or "gpt2": N(0, std^2) with the `residual` projections at std / sqrt(len(residual)), i.e.
+    std / sqrt(2 L) when residual holds the 2 L projections of L blocks."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"init_scheme_: unknown scheme {scheme!r}; schemes: {', '.join(SCHEMES)}")
+    residual = list(residual) if scheme == "gpt2" else []
+    residual_std = std / math.sqrt(len(residual)) if residual else None
+    init_normal_(model, rng, std, residual, residual_std)
+    if scheme == "gpt2":
+        return
+    for _, m in model.named_modules():
+        if isinstance(m, Linear):
+            SCHEMES[scheme](m.W, rng, std)
