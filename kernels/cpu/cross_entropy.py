@@ -9,8 +9,8 @@ Versions:
             so it writes (e / sum e) w - onehot w in one pass with no exp: without SVML an exp
             costs more than the memory traffic of keeping e. The loss adds up in float64.
 Targets are checked first, as in the reference: an id outside [0, V) that is not ignore_index
-raises IndexError naming its position. "mean" over no rows gives nan, and nan gradients, as the
-reference.
+raises IndexError naming its position. "mean" over no valid rows gives a nan loss and a zero
+gradient, as the reference and PyTorch.
 Reference: minillm.ops.cross_entropy.cross_entropy_forward / cross_entropy_backward.
 """
 
@@ -54,7 +54,7 @@ def _backward(e, inv_sum, y, ignore_index, w, dz):
     N, V = e.shape
     for n in range(N):
         valid = y[n] != ignore_index
-        wn = w[n] * (f32(1.0) if valid else f32(0.0))  # inf * 0 = nan, as the reference
+        wn = w[n] if valid else f32(0.0)  # an ignored row: 0, even where w[n] is inf
         scale = inv_sum[n] * wn
         for j in range(V):
             dz[n, j] = e[n, j] * scale
@@ -97,9 +97,8 @@ def _backward_host(dloss, cache):
     N = e.shape[0]
     dloss = np.asarray(dloss, np.float32)
     same_shape("dloss", dloss.shape, "loss", (N,) if reduction == "none" else (), "cross_entropy")
-    with np.errstate(invalid="ignore", divide="ignore"):  # "mean" of no rows: nan, as the reference
-        w = dloss / np.float32(n_valid) if reduction == "mean" else dloss
-        w = np.broadcast_to(np.asarray(w, np.float32), (N,)).copy()  # (N,)
+    w = dloss / np.float32(max(n_valid, 1)) if reduction == "mean" else dloss  # 0 valid: w = 0
+    w = np.broadcast_to(np.asarray(w, np.float32), (N,)).copy()  # (N,)
     dz = np.empty_like(e)
     _backward(e, inv_sum, t, ignore_index, w, dz)
     return dz

@@ -59,6 +59,10 @@ def check_arguments(idx, max_new_tokens, temperature, top_k, top_p, stop):
     if stop is not None:
         for s in np.atleast_1d(np.asarray(stop)).tolist():
             _check_int("a stop id", s, 0)
+        if np.size(stop) == 0:  # a finished row repeats stop[0]: there must be one
+            raise ValueError(
+                "generate: stop must be a token id or a non-empty list of them, got []"
+            )
     return ids.reshape(-1, ids.shape[-1]).astype(np.int64)  # (B, T)
 
 

@@ -1,17 +1,58 @@
 """Choosing the next token from the logits: greedy, temperature, top-k and top-p (C19).
 
 Plain array functions on logits of shape (B, V); a filtered-out token gets logit -inf, so the
-softmax gives it probability exactly 0.
+softmax gives it probability exactly 0. No filter and no combination of them can empty a row:
+the most likely token (the argmax) always survives, and an argument that could only empty it
+(top_k < 1, top_p outside [0, 1], a negative temperature) is a ValueError naming it.
 """
 
+import math
+import numbers
+
 import numpy as np
+
+
+def _check_k(name, k):
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= 1, got {k!r}")
+    if k < 1:
+        raise ValueError(f"{name} must be >= 1 (keep at least the most likely token), got {k}")
+
+
+def _check_p(name, p):
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"{name} must be a number in [0, 1], got {p!r}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {p!r}")
+
+
+def check_logits(logits):
+    """logits as a float (B, V) array. ValueError for another shape, for nan or +inf, and for a
+    row of -inf only: no token can be drawn from it (a filter never makes one)."""
+    logits = np.asarray(logits)
+    if logits.ndim != 2 or logits.shape[1] == 0 or logits.dtype.kind not in "fiu":
+        raise ValueError(
+            f"sample_next: logits must be a (B, V) array of numbers with V >= 1, got shape "
+            f"{logits.shape} of {logits.dtype} (one row: logits[None])"
+        )
+    bad = np.isnan(logits) | np.isposinf(logits)
+    dead = ~np.isfinite(logits).any(axis=-1)  # (B,) every logit -inf
+    if bad.any() or dead.any():
+        r = int(np.flatnonzero(bad.any(axis=-1) | dead)[0])
+        raise ValueError(
+            f"sample_next: row {r} of logits {logits.shape} holds nan or +inf, or only -inf, so no "
+            f"token can be drawn: {logits[r][:8].tolist()}..."
+        )
+    return logits
 
 
 def top_k_filter(logits, k):
     """Keep the k largest logits of each row, set the rest to -inf.
 
     Ties at the k-th value are all kept (nanoGPT's rule: keep logits >= the k-th largest), so a
-    row may keep more than k tokens when values repeat. k >= V keeps everything."""
+    row may keep more than k tokens when values repeat. k >= V keeps everything; k < 1 is a
+    ValueError (it would keep nothing)."""
+    _check_k("top_k_filter: k", k)
     V = logits.shape[-1]
     if k >= V:
         return logits
@@ -25,12 +66,15 @@ def top_p_filter(logits, p):
 
     Tokens are ranked by probability (ties broken by the lower id); token r of the ranking is kept
     when the mass of the tokens ranked before it is < p, so the most likely token is always kept
-    and p = 1 keeps every token of non-zero probability."""
+    (p = 0 keeps it alone: greedy, as Hugging Face's min_tokens_to_keep=1) and p = 1 keeps every
+    token of non-zero probability. p outside [0, 1] is a ValueError."""
+    _check_p("top_p_filter: p", p)
     probs = softmax(logits)  # (B, V)
     order = np.argsort(-probs, axis=-1, kind="stable")  # (B, V) most likely first
     sorted_p = np.take_along_axis(probs, order, axis=-1)  # (B, V)
     mass_before = np.cumsum(sorted_p, axis=-1) - sorted_p  # (B, V) exclusive prefix sums
     keep_sorted = mass_before < p  # (B, V)
+    keep_sorted[..., 0] = True  # the most likely token, also for p = 0 (mass_before = 0 < 0)
     keep = np.zeros_like(keep_sorted)
     np.put_along_axis(keep, order, keep_sorted, axis=-1)  # back to token order
     return np.where(keep, logits, -np.inf)  # (B, V)
@@ -48,11 +92,23 @@ def sample_next(logits, rng, temperature=1.0, top_k=None, top_p=None):
 
     temperature == 0: argmax (greedy; top_k and top_p do not change it). Otherwise the logits are
     divided by the temperature, filtered by top-k then top-p, and a token is drawn from the
-    softmax with rng (inverse CDF on one uniform number per row, so a seed fixes the draw)."""
-    logits = np.asarray(logits)
+    softmax with rng (inverse CDF on one uniform number per row, so a seed fixes the draw).
+    The argmax survives every combination (the max is subtracted before dividing, so a tiny
+    temperature gives 0 - (-inf), not inf - inf); bad logits or arguments raise ValueError."""
+    logits = check_logits(logits)
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise TypeError(f"sample_next: temperature must be a number >= 0, got {temperature!r}")
+    if not temperature >= 0 or math.isinf(temperature):
+        raise ValueError(f"sample_next: temperature must be finite and >= 0, got {temperature}")
+    if top_k is not None:
+        _check_k("sample_next: top_k", top_k)
+    if top_p is not None:
+        _check_p("sample_next: top_p", top_p)
     if temperature == 0:
         return logits.argmax(axis=-1).astype(np.int64)  # (B,)
-    z = logits.astype(np.float64) / temperature  # (B, V)
+    z = logits.astype(np.float64)  # (B, V)
+    with np.errstate(over="ignore"):  # a tiny temperature: -inf for every token but the argmax
+        z = (z - z.max(axis=-1, keepdims=True)) / temperature  # (B, V) the max becomes 0
     if top_k is not None:
         z = top_k_filter(z, top_k)
     if top_p is not None:

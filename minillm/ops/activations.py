@@ -5,13 +5,14 @@ from ..tensor.backend import array_module
 
 
 def relu_forward(x):
-    """y = max(x, 0)"""
-    return x * (x > 0), x
+    """y = max(x, 0); relu(-inf) = 0 and relu(nan) = nan, as PyTorch"""
+    return array_module(x).where(x <= 0, 0, x), x  # where, not x * [x > 0]: -inf * 0 = nan
 
 
 def relu_backward(dout, x):
-    """dx = dout * [x > 0]   (the subgradient at 0 is 0, as in PyTorch)"""
-    return dout * (x > 0)
+    """dx = dout * [x > 0]   (the subgradient at 0 is 0, as in PyTorch; dout at nan, as
+    PyTorch's threshold_backward, which zeroes only where x <= 0)"""
+    return array_module(x).where(x <= 0, 0, dout)  # where: an inf dout times 0 is not nan
 
 
 def sigmoid_forward(x):

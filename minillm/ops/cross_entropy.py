@@ -1,5 +1,7 @@
 """Cross-entropy of logits against class ids (F8, F9, and F6's causal-LM loss)."""
 
+import numpy as np
+
 from ..tensor import Tensor
 from ..tensor.backend import array_module
 from . import dispatch as _dispatch
@@ -18,8 +20,9 @@ def check_ids(ids, n, what):
 def cross_entropy_forward(logits, targets, ignore_index=-100, reduction="mean"):
     """l_n = -log p(y_n | x_n) = logsumexp(z_n) - z_{n, y_n}   (F8: -sum_c y_c log p(c|x))
 
-    reduction "mean" averages over the non-ignored rows (PyTorch: all rows ignored gives nan),
-    "sum" adds them, "none" returns l of shape (N,) with 0 at ignored rows.
+    reduction "mean" averages over the non-ignored rows (PyTorch: all rows ignored, or no rows,
+    give nan, and a zero gradient), "sum" adds them, "none" returns l of shape (N,) with 0 at
+    ignored rows, whatever their logits hold (a nan row that is ignored adds nothing).
     Shapes: logits (N, V), targets (N,) of ints."""
     xp = array_module(logits)
     if reduction not in ("mean", "sum", "none"):
@@ -38,10 +41,11 @@ def cross_entropy_forward(logits, targets, ignore_index=-100, reduction="mean"):
     e = xp.exp(logits - m)  # (N, V)
     z = e.sum(axis=1, keepdims=True)  # (N, 1)
     lse = xp.log(z[:, 0]) + m[:, 0]  # (N,) logsumexp(z_n)
-    nll = (lse - logits[xp.arange(logits.shape[0]), safe]) * valid  # (N,) l_n, 0 where ignored
+    nll = xp.where(valid, lse - logits[xp.arange(logits.shape[0]), safe], 0)  # (N,) 0 if ignored
     n = valid.sum()
     if reduction == "mean":
-        loss = nll.sum() / n
+        with np.errstate(invalid="ignore"):  # no valid row: 0 / 0 = nan, as torch, no warning
+            loss = nll.sum() / n
     else:
         loss = nll.sum() if reduction == "sum" else nll
     return xp.asarray(loss, dtype=logits.dtype), (e / z, safe, valid, n, reduction)
@@ -50,13 +54,14 @@ def cross_entropy_forward(logits, targets, ignore_index=-100, reduction="mean"):
 def cross_entropy_backward(dloss, cache):
     """dl_n/dz_n = softmax(z_n) - onehot(y_n), from l_n = logsumexp(z_n) - z_{n, y_n}:
 
-    (1) w_n  = dl_n (/ n_valid for "mean"), 0 for an ignored row  (the upstream weight of row n)
+    (1) w_n  = dl_n (/ n_valid for "mean"), 0 for an ignored row  (the upstream weight of row n;
+             0 when no row is valid, as torch: the loss is nan, the gradient is not)
     (2) dz_n = w_n * softmax(z_n)                                    (through logsumexp)
     (3) dz_{n, y_n} -= w_n                                           (through -z_{n, y_n})"""
     p, safe, valid, n, reduction = cache
     xp = array_module(p)
-    w = dloss / n if reduction == "mean" else dloss
-    w = xp.asarray(w, dtype=p.dtype) * valid  # (1) (N,)
+    w = dloss / xp.maximum(n, 1) if reduction == "mean" else dloss  # n = 0: every row ignored
+    w = xp.where(valid, xp.asarray(w, dtype=p.dtype), 0)  # (1) (N,) where: an inf dl times 0
     dz = p * w[:, None]  # (2) (N, V)
     dz[xp.arange(p.shape[0]), safe] -= w  # (3)
     return dz

@@ -1,15 +1,25 @@
 """softmax, log_softmax and logsumexp, computed max-subtracted (F17, F3)."""
 
+import numpy as np
+
 from ..tensor import Tensor
 from ..tensor.args import alias, check_dims, dim_and_keepdim
 from ..tensor.backend import array_module
 from . import dispatch as _dispatch
 
 
+def row_max(x, axis=-1):
+    """max x along axis (kept), the shift of F17; 0 for an empty x (no element to take it from).
+    A row of -inf or one with a +inf entry then gives nan in softmax and log_softmax, as torch."""
+    if x.size == 0:
+        return x.sum(axis=axis, keepdims=True)  # (..., 1) zeros; x.max would raise
+    return x.max(axis=axis, keepdims=True)  # (..., 1)
+
+
 def softmax_forward(x, axis=-1):
     """s_i = exp(x_i - max x) / sum_j exp(x_j - max x)   (F17, max-subtracted)"""
     xp = array_module(x)
-    e = xp.exp(x - x.max(axis=axis, keepdims=True))  # (..., N) shift for stability
+    e = xp.exp(x - row_max(x, axis))  # (..., N) shift for stability
     s = e / e.sum(axis=axis, keepdims=True)  # (..., N)
     return s, s
 
@@ -24,8 +34,12 @@ def softmax_backward(dout, s, axis=-1):
 
 
 def log_softmax_forward(x, axis=-1):
-    """y_i = x_i - logsumexp(x)   (F3: log softmax(W_o h_t + b_o))"""
-    y = x - logsumexp_forward(x, axis, keepdims=True)[0]  # (..., N)
+    """y_i = x_i - logsumexp(x) = (x_i - m) - log sum_j exp(x_j - m), m = max x
+    (F3: log softmax(W_o h_t + b_o)); x - m first, so that m = 1e30 does not absorb log sum"""
+    xp = array_module(x)
+    z = x - row_max(x, axis)  # (..., N)
+    with np.errstate(divide="ignore"):  # an empty axis: log 0, of no consequence
+        y = z - xp.log(xp.exp(z).sum(axis=axis, keepdims=True))  # (..., N)
     return y, y
 
 
@@ -35,10 +49,15 @@ def log_softmax_backward(dout, y, axis=-1):
 
 
 def logsumexp_forward(x, axis=-1, keepdims=False):
-    """lse = m + log sum_j exp(x_j - m), m = max x (finite for logits of +-1e4)"""
+    """lse = m + log sum_j exp(x_j - m), m = max x (finite for logits of +-1e4).
+
+    m = 0 where the max is infinite (torch's rule): a row of -inf gives -inf, a +inf entry
+    +inf, and no elements -inf (log 0), not inf - inf = nan."""
     xp = array_module(x)
-    m = x.max(axis=axis, keepdims=True)  # (..., 1)
-    lse = m + xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True))  # (..., 1)
+    m = row_max(x, axis)  # (..., 1)
+    m = xp.where(xp.isinf(m), 0, m)  # (..., 1) an infinite max shifts by 0
+    with np.errstate(divide="ignore"):  # log 0 = -inf for a row of -inf, as torch, no warning
+        lse = m + xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True))  # (..., 1)
     out = lse if keepdims else lse.squeeze(axis)
     return out, (x, lse)
 

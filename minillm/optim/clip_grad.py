@@ -1,6 +1,8 @@
 """Gradient clipping by the global norm over all parameters (Pascanu et al., 2013)."""
 
 import math
+import types
+import warnings
 
 from minillm.tensor import Tensor
 from minillm.tensor.backend import array_module
@@ -27,10 +29,17 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=False):
     returned total_norm (a Python float) is the norm *before* clipping; 0.0 when no gradient exists.
     norm_type is a p > 0 or math.inf (the largest |g|). A nan/inf total norm raises RuntimeError
     when error_if_nonfinite is True; otherwise the gradients are scaled by nan (PyTorch's
-    behaviour) and the caller sees the non-finite norm.
+    behaviour) and the caller sees the non-finite norm. An empty generator (model.parameters()
+    already consumed) warns, as PyTorch 2.13, instead of clipping nothing in silence.
     """
     if isinstance(params, Tensor):
         params = [params]
+    is_generator = isinstance(params, types.GeneratorType)
+    params = list(params)  # a generator is read once: keep what it gave
+    if is_generator and not params:
+        warnings.warn(
+            "`parameters` is an empty generator, no gradient clipping will occur.", stacklevel=2
+        )
     norm_type = float(norm_type)
     if not (norm_type > 0):
         raise ValueError(f"norm_type={norm_type} must be > 0 or math.inf")

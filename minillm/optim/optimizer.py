@@ -9,8 +9,13 @@ Updates write into `p.data` in place, so the modules that hold `p` see the new v
 whose `.grad` is None is skipped and its state is left untouched, as in PyTorch.
 
 Deviation: a parameter listed twice (in one group or across groups) is a ValueError; PyTorch only
-warns when a group repeats a parameter.
+warns when a group repeats a parameter. A param group whose "params" is an empty generator (a
+model.parameters() already consumed) warns; PyTorch accepts it silently. An empty top-level
+params is a ValueError, as in PyTorch.
 """
+
+import types
+import warnings
 
 from minillm.tensor import Tensor
 from minillm.tensor.backend import array_module, is_cupy_array
@@ -43,12 +48,20 @@ class Optimizer:
             raise TypeError(
                 "params must be an iterable of Tensors or of param-group dicts, got a single Tensor"
             )
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(
+                "params must be an ordered iterable (a list): a set's order changes between runs, "
+                "and the state_dict numbers parameters by their order"
+            )
         self.defaults = dict(defaults)
         self.state = {}  # Tensor -> dict of running statistics
         self.param_groups = []
         groups = list(params)
         if len(groups) == 0:
-            raise ValueError("optimizer got an empty parameter list")
+            hint = ""
+            if isinstance(params, types.GeneratorType):  # torch's message, and why
+                hint = " (an exhausted generator: pass list(model.parameters()) to reuse it)"
+            raise ValueError(f"optimizer got an empty parameter list{hint}")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:
@@ -61,7 +74,19 @@ class Optimizer:
         if "params" not in group:
             raise ValueError(f"param group {len(self.param_groups)} has no 'params' key")
         params = group["params"]
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(
+                f"param group {len(self.param_groups)}: params must be a list, not a set (its "
+                "order changes between runs)"
+            )
+        is_generator = isinstance(params, types.GeneratorType)
         params = [params] if isinstance(params, Tensor) else list(params)
+        if is_generator and not params:
+            warnings.warn(
+                f"param group {len(self.param_groups)}: `params` is an empty generator, no "
+                "parameter of this group will be updated",
+                stacklevel=3,
+            )
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for j, p in enumerate(params):
             if not isinstance(p, Tensor):

@@ -30,15 +30,17 @@ class ElementwiseMethods:
         return x.data if isinstance(x, ElementwiseMethods) else x  # Tensor subclasses this mixin
 
     def abs(self):
-        """|x| = x * sign(x), sign a constant: d|x|/dx = sign(x), 0 at x = 0 (as torch)."""
-        return self * self._lift(array_module(self.data).sign(self.data))
+        """|x| = x * sign(x), sign a constant: d|x|/dx = sign(x), 0 at x = 0 and at nan (torch)."""
+        xp = array_module(self.data)
+        sign = xp.nan_to_num(xp.sign(self.data))  # sign(nan) = nan -> 0: the gradient at nan
+        return self * self._lift(sign)
 
     def clamp(self, min=None, max=None):
         """x limited to [min, max] (either may be None; numbers or tensors), as torch.clamp.
 
         The gradient passes where min <= x <= max, boundaries included (torch's rule); below
         min it goes to min, above max to max. With min > max every element is max, and NaN
-        stays NaN."""
+        stays NaN, with gradient 0 (it is not between min and max)."""
         if min is None and max is None:
             raise TypeError(f"clamp: give min, max or both (got neither), shape {self.shape}")
         y = self
@@ -46,7 +48,8 @@ class ElementwiseMethods:
             y = y._where(self.data < self._array(min), min)  # below min -> min
         if max is not None:
             y = y._where(y.data > self._array(max), max)  # above max -> max
-        return y
+        nan = array_module(self.data).isnan(self.data)
+        return y._where(nan, float("nan")) if nan.any() else y  # nan -> a constant nan
 
     def clip(self, min=None, max=None):
         """clamp under its other torch name."""

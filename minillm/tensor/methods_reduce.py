@@ -43,6 +43,19 @@ def _dropped(shape, dims):
     return tuple(n for i, n in enumerate(shape) if i not in axes)
 
 
+def _check_not_empty(method, shape, dims):
+    """ValueError when max/min/argmax would reduce over no elements (torch raises too): NumPy's
+    "zero-size array to reduction operation maximum" names neither the op nor the shape."""
+    axes = range(len(shape)) if dims is None else (dims if isinstance(dims, tuple) else (dims,))
+    empty = [a for a in axes if shape[a] == 0]
+    if empty:
+        where = "over all dims" if dims is None else f"over dim {empty[0]} of size 0"
+        raise ValueError(
+            f"{method}: cannot reduce shape {tuple(shape)} {where}: there is no element to "
+            "pick (torch raises too); pass a dim of non-zero size"
+        )
+
+
 def _correction(method, correction, unbiased, ddof):
     """The divisor's correction N - c: torch's correction=, its older unbiased=, NumPy's ddof=."""
     args = {"correction": correction, "unbiased": unbiased, "ddof": ddof}
@@ -77,12 +90,15 @@ class ReductionMethods:
         equally, as in torch.amax."""
         dim, keepdim = dim_and_keepdim("amax", dim, axis, keepdim, keepdims)
         dim = check_dims("amax", dim, self.shape)
+        _check_not_empty("amax", self.shape, dim)
         return self._unary(S.max_forward, S.max_backward, "max", dim, keepdim)
 
     def amin(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
         """y = min_i x_i = -max_i (-x_i) over dim, values only (torch.amin)."""
         dim, keepdim = dim_and_keepdim("amin", dim, axis, keepdim, keepdims)
-        return -(-self).amax(check_dims("amin", dim, self.shape), keepdim)
+        dim = check_dims("amin", dim, self.shape)
+        _check_not_empty("amin", self.shape, dim)
+        return -(-self).amax(dim, keepdim)
 
     def max(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
         """The largest element: x.max() of all; x.max(dim) -> (values, indices) as torch.max;
@@ -97,6 +113,7 @@ class ReductionMethods:
         values_only = self.amax if op == "max" else self.amin
         if dim is None:  # everything, or NumPy's axis= spelling: values alone
             keepdim = alias(op, "keepdim", keepdim, "keepdims", keepdims, False)
+            _check_not_empty(op, self.shape, check_dims(op, axis, self.shape))
             return values_only(axis=axis, keepdims=keepdim)
         if axis is not None:
             alias(op, "dim", dim, "axis", axis)  # raises: both spellings given
@@ -104,6 +121,7 @@ class ReductionMethods:
         if isinstance(dim, (tuple, list)):
             raise TypeError(f"{op}: dim must be one int for (values, indices); use a{op}(dim)")
         d = check_dim(op, dim, self.shape)
+        _check_not_empty(op, self.shape, d)
         xp = array_module(self.data)
         pick = xp.argmax if op == "max" else xp.argmin
         idx = pick(self.data, axis=d, keepdims=True)  # (..., 1, ...) the first extreme along d
@@ -119,12 +137,14 @@ class ReductionMethods:
     def argmax(self, dim=None, keepdim=False):
         """The index of the first maximum along dim (of the flattened tensor when None); int64."""
         d = None if dim is None else check_dim("argmax", dim, self.shape)
+        _check_not_empty("argmax", self.shape, d)
         xp = array_module(self.data)
         return self._lift(xp.asarray(xp.argmax(self.data, axis=d, keepdims=keepdim)))
 
     def argmin(self, dim=None, keepdim=False):
         """The index of the first minimum along dim (of the flattened tensor when None); int64."""
         d = None if dim is None else check_dim("argmin", dim, self.shape)
+        _check_not_empty("argmin", self.shape, d)
         xp = array_module(self.data)
         return self._lift(xp.asarray(xp.argmin(self.data, axis=d, keepdims=keepdim)))
 
@@ -144,13 +164,23 @@ class ReductionMethods:
         correction = 1 by default (Bessel's correction: the unbiased estimate); unbiased=False,
         correction=0 or NumPy's ddof=0 give the biased (1/N) variance that layer norm uses.
         Deviation from NumPy: np.var defaults to ddof=0, also when the axis is spelled axis=.
-        N - correction <= 0 gives nan (or inf), as in torch."""
+        N - correction <= 0 gives nan (or inf), as in torch. float32 input is summed in float64
+        (as torch on the CPU), so that values of 1e30 do not overflow when squared."""
         if isinstance(dim, bool):  # torch's var(unbiased) overload
             dim, unbiased = None, dim
-        dim, keepdim = dim_and_keepdim("var", dim, axis, keepdim, keepdims)
-        dim = check_dims("var", dim, self.shape)
-        c = _correction("var", correction, unbiased, ddof)
-        sq = ((self - self.mean(dim, keepdim=True)) ** 2).sum(dim, keepdim)  # sum (x_i - mean)^2
+        v = self._variance("var", dim, unbiased, keepdim, correction, axis, keepdims, ddof)
+        return v if v.dtype == self.dtype else v.astype(self.dtype)
+
+    def _variance(self, method, dim, unbiased, keepdim, correction, axis, keepdims, ddof):
+        """var, in float64 for float32 input (the caller casts back)."""
+        dim, keepdim = dim_and_keepdim(method, dim, axis, keepdim, keepdims)
+        dim = check_dims(method, dim, self.shape)
+        c = _correction(method, correction, unbiased, ddof)
+        x = self.double() if self.dtype == np.float32 else self  # float64 sums, as torch's CPU
+        # the mean as a constant: sum_i (x_i - mean) = 0, so no gradient flows through it (torch's
+        # var_backward), and an inf in the row cannot send inf - inf = nan to every x_i through it
+        mean = x.mean(dim, keepdim=True).detach()
+        sq = ((x - mean) ** 2).sum(dim, keepdim)  # sum (x_i - mean)^2
         denom = _count(self.shape, dim) - c
         if denom > 0:
             return sq * (1.0 / denom)
@@ -168,19 +198,29 @@ class ReductionMethods:
         keepdims=None,
         ddof=None,
     ):
-        """s = sqrt(var): the same arguments and the same unbiased default as var."""
+        """s = sqrt(var): the same arguments and the same unbiased default as var. Where var = 0
+        the gradient is 0, as torch (sqrt'(0) = inf times a zero d var / dx would be nan)."""
         if isinstance(dim, bool):
             dim, unbiased = None, dim
-        kw = {"correction": correction, "axis": axis, "keepdims": keepdims, "ddof": ddof}
-        return self.var(dim, unbiased, keepdim, **kw) ** 0.5
+        v = self._variance("std", dim, unbiased, keepdim, correction, axis, keepdims, ddof)
+        zero = v.data == 0
+        if zero.any():  # sqrt of 1 there instead of 0, then 0 as a constant: gradient 0
+            s = (v.masked_fill(zero, 1.0) ** 0.5).masked_fill(zero, 0.0)
+        else:
+            s = v**0.5
+        return s if s.dtype == self.dtype else s.astype(self.dtype)
 
-    def _max_const(self, dim):
+    def _max_const(self, dim, infinite_to_zero=False):
         """max x along dim (kept), as a constant: softmax, log_softmax and logsumexp do not
-        change under a shift, so no gradient needs to flow through it. 0 where the max is not
-        finite (a row of -inf gives -inf for logsumexp, as in torch, not nan)."""
+        change under a shift, so no gradient needs to flow through it. 0 for an empty x. With
+        infinite_to_zero (logsumexp, torch's rule) also 0 where the max is infinite: a row of
+        -inf gives -inf and a +inf entry +inf, not nan; softmax and log_softmax keep the
+        infinite max, which makes such a row nan, as in torch."""
         xp = array_module(self.data)
+        if self.data.size == 0:
+            return self._lift(self.data.sum(axis=dim, keepdims=True))  # (..., 1) zeros
         m = self.data.max(axis=dim, keepdims=True)  # (..., 1)
-        return self._lift(xp.where(xp.isfinite(m), m, xp.zeros_like(m)))
+        return self._lift(xp.where(xp.isinf(m), 0, m) if infinite_to_zero else m)
 
     def _shifted(self, method, dim, axis):
         """(x - max x along d, d), max-subtracted for stability (F17)."""
@@ -206,7 +246,7 @@ class ReductionMethods:
         """lse = m + log sum_j exp(x_j - m), m = max x, along dim (default -1); from primitives."""
         dim, keepdim = dim_and_keepdim("logsumexp", dim, axis, keepdim, keepdims, -1)
         dim = check_dims("logsumexp", dim, self.shape)
-        m = self._max_const(dim)  # (..., 1)
+        m = self._max_const(dim, infinite_to_zero=True)  # (..., 1)
         with np.errstate(divide="ignore"):  # a row of -inf: log 0 = -inf, as torch, no warning
             lse = (self - m).exp().sum(dim, keepdim=True).log() + m  # (..., 1)
         return lse if keepdim else lse.reshape(_dropped(self.shape, dim))

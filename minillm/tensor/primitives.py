@@ -49,14 +49,18 @@ def mul_backward(dout, cache):
 
 
 def div_forward(a, b):
-    """y = a / b"""
+    """y = a / b. Integers (or booleans) on both sides give float32, minillm's and torch's
+    default float, not NumPy's float64."""
+    if a.dtype.kind in "biu" and b.dtype.kind in "biu":  # int / int: float32 (no gradient)
+        a, b = a.astype("float32"), b.astype("float32")
     return a / b, (a, b)
 
 
 def div_backward(dout, cache):
     """da = dy / b, db = -dy * a / b^2"""
     a, b = cache
-    return unbroadcast(dout / b, a.shape), unbroadcast(-dout * a / (b * b), b.shape)
+    db = -dout * (a / b) / b  # a / b^2 as (a / b) / b: b^2 under- or overflows first (torch)
+    return unbroadcast(dout / b, a.shape), unbroadcast(db, b.shape)
 
 
 def neg_forward(a):
@@ -75,8 +79,14 @@ def pow_forward(a, p):
 
 
 def pow_backward(dout, cache):
-    """da = dy * p * a^(p-1)"""
+    """da = dy * p * a^(p-1); 0 for p = 0 (y = 1 is constant, also where a^(-1) is inf or nan, as
+    torch); 1 / (2 sqrt a) for p = 1/2, nan for every a < 0 as torch's rsqrt"""
     a, p = cache
+    xp = array_module(a)
+    if p == 0:
+        return (xp.zeros_like(dout),)  # d/da a^0 = 0, not 0 * a^(-1) = nan at a = 0
+    if p == 0.5:  # sqrt: NumPy's pow gives IEEE's (-inf)^(-1/2) = +0, torch's rsqrt nan
+        return (dout * (0.5 / xp.sqrt(a)),)
     return (dout * p * a ** (p - 1),)
 
 

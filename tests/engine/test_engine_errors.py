@@ -158,7 +158,7 @@ def test_attention_shape_errors_name_the_shapes():
         )
 
 
-@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
+@pytest.mark.parametrize("p", [-0.1, 1.5, float("nan"), "0.5"])  # p = 1 gives 0, as torch
 def test_dropout_probability_outside_0_1_is_refused(p):
     with pytest.raises(ValueError, match="dropout"):
         F.dropout(t(3), p)
