@@ -34,6 +34,7 @@ RANKS = {
     "compress": 4,
     "serve": 4,
     "cli": 5,
+    "course": 5,  # the course kit reads the source and runs tests; it imports no other layer
     "__main__": 5,
     "": 5,  # the root package `minillm` itself: importing it pulls in everything
 }

@@ -16,18 +16,20 @@ from ..tensor.backend import DeviceUnavailableError
 from ..tensor.memory import keep_freed_memory
 from ..train import TrainingStopped
 from .compress_cmd import run_compress
+from .course_cmd import run_course
 from .eval_cmd import run_eval
 from .generate_cmd import run_generate
 from .serve_cmd import run_serve
 from .train_cmd import run_train
 
-USAGE = """usage: minillm {train,generate,eval,serve,compress} ...
+USAGE = """usage: minillm {train,generate,eval,serve,compress,course} ...
 
   minillm train [--preset NAME] [--key=value ...]   train a model (minillm train --help: the keys)
   minillm generate --checkpoint DIR --prompt TEXT   sample text from a trained model
   minillm eval --checkpoint DIR [--data FILE]       loss and perplexity of a checkpoint
   minillm serve --checkpoint DIR [--port 8000]      an HTTP API, requests batched
   minillm compress --checkpoint DIR --method=int8 --out DIR2   quantise, prune or factorise
+  minillm course list | make --chapter NAME --out DIR | grade DIR   the course kit (teachers)
 
 `minillm COMMAND --help` lists each command's options with their defaults.
 """
@@ -37,6 +39,7 @@ COMMANDS = {
     "eval": run_eval,
     "serve": run_serve,
     "compress": run_compress,
+    "course": run_course,
 }
 USER_ERRORS = (
     ValueError,
@@ -44,6 +47,7 @@ USER_ERRORS = (
     IndexError,
     KeyError,
     FileNotFoundError,
+    FileExistsError,
     NotADirectoryError,
     DeviceUnavailableError,
 )

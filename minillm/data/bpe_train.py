@@ -48,6 +48,8 @@ def merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
 
     Occurrences do not overlap: with pair (a, a), "a a a" becomes "new a".
     """
+    # BEGIN EXERCISE BPE: scan ids left to right; each (pair[0], pair[1]) becomes new_id,
+    # occurrences never overlap
     out = []
     i = 0
     n = len(ids)
@@ -59,6 +61,7 @@ def merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
             out.append(ids[i])
             i += 1
     return out
+    # END EXERCISE
 
 
 def train_merges(

@@ -69,6 +69,8 @@ def top_p_filter(logits, p):
     (p = 0 keeps it alone: greedy, as Hugging Face's min_tokens_to_keep=1) and p = 1 keeps every
     token of non-zero probability. p outside [0, 1] is a ValueError."""
     _check_p("top_p_filter: p", p)
+    # BEGIN EXERCISE C19: keep (B, V) boolean: rank tokens by probability; keep a token while the
+    # mass ranked before it is < p; always keep the most likely
     probs = softmax(logits)  # (B, V)
     order = np.argsort(-probs, axis=-1, kind="stable")  # (B, V) most likely first
     sorted_p = np.take_along_axis(probs, order, axis=-1)  # (B, V)
@@ -77,6 +79,7 @@ def top_p_filter(logits, p):
     keep_sorted[..., 0] = True  # the most likely token, also for p = 0 (mass_before = 0 < 0)
     keep = np.zeros_like(keep_sorted)
     np.put_along_axis(keep, order, keep_sorted, axis=-1)  # back to token order
+    # END EXERCISE
     return np.where(keep, logits, -np.inf)  # (B, V)
 
 

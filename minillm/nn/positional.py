@@ -14,10 +14,13 @@ def sinusoidal_table(max_len, d_model, dtype=np.float64):
 
     Column j uses the pair index i = j // 2, so an odd d_model ends with a sine column whose cosine
     partner is cut off. Wavelengths run geometrically from 2 pi (i = 0) to 10000 * 2 pi."""
+    # BEGIN EXERCISE F20: pe (max_len, d_model): sin(pos / 10000^(2i/d_model)) in even columns j =
+    # 2i, cos in odd columns j = 2i + 1
     pos = np.arange(max_len, dtype=np.float64)[:, None]  # (T, 1)
     two_i = 2 * (np.arange(d_model) // 2)  # (C,) 0, 0, 2, 2, 4, 4, ...
     angle = pos / 10000.0 ** (two_i / d_model)  # (T, C)
     pe = np.where(np.arange(d_model) % 2 == 0, np.sin(angle), np.cos(angle))  # (T, C)
+    # END EXERCISE
     return pe.astype(dtype)
 
 

@@ -75,9 +75,12 @@ class RNNCell(_Cell):
 
     def forward(self, x, h=None):
         h = self._check(x, h)
+        # BEGIN EXERCISE F2: h_t = f(x_t W_xh + h_{t-1} W_hh + b_h), f = tanh or relu
+        # (self.nonlinearity); b_h may be None
         a = x @ self.W_xh + h @ self.W_hh  # (B, H) pre-activation
         a = a + self.b_h if self.b_h is not None else a
         return a.tanh() if self.nonlinearity == "tanh" else relu(a)
+        # END EXERCISE
 
 
 class LSTMCell(_Cell):
@@ -107,6 +110,8 @@ class LSTMCell(_Cell):
         h, c = (None, None) if state is None else state
         h, c = self._check(x, h), self._check(x, c)
         H = self.hidden_size
+        # BEGIN EXERCISE C11: gates z = x W_x + h W_h + b split as i, f, g, o (H columns each); c_t
+        # = f c + i g; return (o tanh(c_t), c_t)
         z = x @ self.W_x + h @ self.W_h  # (B, 4H) the four gates' pre-activations
         z = z + self.b if self.b is not None else z
         i = sigmoid(z[:, :H])  # (B, H)
@@ -115,6 +120,7 @@ class LSTMCell(_Cell):
         o = sigmoid(z[:, 3 * H :])  # (B, H)
         c = f * c + i * g  # (B, H)
         return o * c.tanh(), c
+        # END EXERCISE
 
 
 class GRUCell(_Cell):

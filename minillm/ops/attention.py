@@ -32,6 +32,9 @@ def attention_forward(
     (S = 0). With D = 0 every score is 0: O is the mean of v, as PyTorch."""
     xp = array_module(q)
     scale = 1.0 / math.sqrt(q.shape[-1] or 1) if scale is None else scale  # D = 0: scores are 0
+    # BEGIN EXERCISE F5: scores (B, H, T, S) = q k^T * scale; then -inf where masked: causal_mask(T,
+    # S, xp) when is_causal, a boolean attn_mask and-ed with it, a float attn_mask added to the
+    # scores
     scores = (q @ xp.swapaxes(k, -1, -2)) * q.dtype.type(scale)  # (B, H, T, S) e_ij / sqrt(d_k)
     allowed = causal_mask(q.shape[-2], k.shape[-2], xp) if is_causal else None  # (T, S)
     if attn_mask is not None and attn_mask.dtype == bool:
@@ -40,6 +43,7 @@ def attention_forward(
         scores = scores + attn_mask.astype(scores.dtype, copy=False)  # (B, H, T, S)
     if allowed is not None:
         scores = xp.where(allowed, scores, -xp.inf)  # (B, H, T, S) masked scores = -inf
+    # END EXERCISE
     m = row_max(scores)  # (B, H, T, 1); 0 when there are no keys
     m = xp.where(xp.isfinite(m), m, 0)  # all-masked row: keep exp(-inf - 0) = 0
     e = xp.exp(scores - m)  # (B, H, T, S)

@@ -44,9 +44,12 @@ def layer_norm_backward(dy, cache):
     dbeta = dy.sum(axis=rows) if has_beta else None  # (1) (C,)
     dgamma = (dy * xhat).sum(axis=rows) if gamma is not None else None  # (2) (C,)
     dxhat = dy * gamma if gamma is not None else dy  # (3) (..., C)
+    # BEGIN EXERCISE C14: dx = rstd * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)), means
+    # over the last axis
     dxhat_mean = dxhat.mean(axis=-1, keepdims=True)  # (..., 1) through mu
     dxhat_xhat_mean = (dxhat * xhat).mean(axis=-1, keepdims=True)  # (..., 1) through sigma^2
     dx = rstd * (dxhat - dxhat_mean - xhat * dxhat_xhat_mean)  # (4) (..., C)
+    # END EXERCISE
     return dx, dgamma, dbeta
 
 

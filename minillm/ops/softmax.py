@@ -30,7 +30,10 @@ def softmax_backward(dout, s, axis=-1):
     (1) dout_i s_i              (the diagonal)
     (2) - s_i sum_j dout_j s_j  (every output's share of the normaliser)
     dx = s * (dout - sum(dout * s))"""
+    # BEGIN EXERCISE F17: return dx = s * (dout - sum_j dout_j s_j), the sum over `axis` with
+    # keepdims=True
     return s * (dout - (dout * s).sum(axis=axis, keepdims=True))  # (1) + (2), (..., N)
+    # END EXERCISE
 
 
 def log_softmax_forward(x, axis=-1):

@@ -72,6 +72,8 @@ class Adam(Optimizer):
                     p.data *= 1 - lr * weight_decay
                 else:
                     g = g + weight_decay * p.data  # a new array: the caller's grad is kept
+            # BEGIN EXERCISE C21: in place: m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2)
+            # g^2; p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
             tmp = xp.subtract(g, m)  # shape of p: the one scratch array of this update
             tmp *= 1 - beta1
             m += tmp
@@ -86,3 +88,4 @@ class Adam(Optimizer):
             xp.divide(m, tmp, out=tmp)
             tmp *= step_size
             p.data -= tmp
+            # END EXERCISE
