@@ -126,13 +126,33 @@ def sample_rows(logits, rngs, settings):
     """One token id per row of logits (B, V) -> (B,) int64, row b drawn by sample_next with its
     own generator rngs[b] and its own settings[b] = (temperature, top_k, top_p).
 
-    So a row of a batch gets exactly the token it gets alone with the same generator (one
-    uniform number per row and step either way): requests of different seeds and settings share
-    a batch (minillm.serve), and generate(..., row_seeds=[...]) seeds each row apart."""
-    if len(rngs) != logits.shape[0] or len(settings) != logits.shape[0]:
+    Rows of equal settings go through one sample_next call, whose one uniform number per row
+    comes from that row's generator (RowGenerators), so a row of a batch gets exactly the token
+    it gets alone with the same generator: requests of different seeds and settings share a
+    batch (minillm.serve), and generate(..., row_seeds=[...]) seeds each row apart."""
+    B = np.shape(logits)[0]
+    if len(rngs) != B or len(settings) != B:
         raise ValueError(
-            f"sample_rows: {logits.shape[0]} rows of logits, {len(rngs)} generators and "
-            f"{len(settings)} settings"
+            f"sample_rows: {B} rows of logits, {len(rngs)} generators and {len(settings)} settings"
         )
-    ids = [sample_next(logits[b : b + 1], rngs[b], *settings[b])[0] for b in range(len(rngs))]
-    return np.array(ids, dtype=np.int64)  # (B,)
+    groups = {}
+    for b, setting in enumerate(settings):
+        groups.setdefault(tuple(setting), []).append(b)
+    ids = np.zeros(B, dtype=np.int64)  # (B,)
+    for setting, rows in groups.items():
+        draws = RowGenerators([rngs[b] for b in rows])
+        ids[rows] = sample_next(np.asarray(logits)[rows], draws, *setting)  # (b,)
+    return ids
+
+
+class RowGenerators:
+    """Looks like one np.random.Generator to sample_next, but row b of each random((B, ...))
+    draw comes from generators[b]: what that row draws alone, rng.random((1, ...))."""
+
+    def __init__(self, generators):
+        self.generators = list(generators)
+
+    def random(self, size):
+        if size[0] != len(self.generators):
+            raise ValueError(f"RowGenerators: {len(self.generators)} rows, asked for {size}")
+        return np.stack([g.random(tuple(size[1:])) for g in self.generators])  # (B, ...)

@@ -26,9 +26,14 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from .. import models
 from ..generate import softmax
-from ..models import load_checkpoint, spec_of
+from ..models import (
+    BERT,
+    BertForSequenceClassification,
+    load_checkpoint,
+    sentence_embeddings,
+    spec_of,
+)
 from ..tensor import no_grad
 from ..tensor.backend import to_device
 from .config import ServeConfig
@@ -140,26 +145,26 @@ class Served:
         if tokenizer is None:
             raise ValueError("serve: the checkpoint has no tokenizer, so text cannot be encoded")
         self.model, self.tokenizer, self.config, self.info = model.eval(), tokenizer, config, info
-        self.spec = spec_of(model)
-        self.name = self.spec.name
+        try:
+            spec = spec_of(model)
+            self.name, self.task = spec.name, spec.task
+        except ValueError:  # a bare encoder, as load_pretrained gives MiniLM
+            self.name, self.task = type(model).__name__, "encoder"
         self.engine = Engine(model, config)
         self.encoder_lock = threading.Lock()  # one encoder forward at a time
-        self.capabilities = [
-            c
-            for c, ok in (
-                ("generate", self.spec.task == "causal_lm"),
-                ("embed", _embedder(model) is not None),
-                ("classify", _is_classifier(model)),
-            )
-            if ok  # fmt: skip
-        ]
+        can = {
+            "generate": self.task == "causal_lm",
+            "embed": isinstance(getattr(model, "bert", model), BERT),  # any BERT: mean-pooled
+            "classify": isinstance(model, BertForSequenceClassification),
+        }
+        self.capabilities = [c for c, ok in can.items() if ok]
 
     def describe(self) -> dict:
         m, tok = self.model, self.tokenizer
         dtype = next(iter(m.parameters())).data.dtype
         return {
             "model": self.name,
-            "task": self.spec.task,
+            "task": self.task,
             "architecture": m.config.to_dict(),
             "parameters": m.parameter_counts()["total"],
             "dtype": str(dtype),
@@ -181,7 +186,7 @@ class Served:
                 501,
                 "",
                 f"/v1/{capability} is not available for this checkpoint's model ({self.name}, "
-                f"task {self.spec.task}); it serves {self.capabilities or 'nothing'}",
+                f"task {self.task}); it serves {self.capabilities or 'nothing'}",
                 "not_implemented",
             )
 
@@ -198,8 +203,9 @@ class Served:
         )
         loop, events = asyncio.get_running_loop(), asyncio.Queue()
 
-        def emit(kind, value):  # from the engine's thread
-            loop.call_soon_threadsafe(events.put_nowait, (kind, value))
+        def emit(kind, value):  # from the engine's thread; a JSON answer needs only the end
+            if body.stream or kind != "token":
+                loop.call_soon_threadsafe(events.put_nowait, (kind, value))
 
         sampling = Sampling(n_new, body.temperature, body.top_k, body.top_p, body.seed)
         stops = body.stop_strings()
@@ -254,6 +260,11 @@ class Served:
     async def run_encoder(self, capability: str, texts: list[str]) -> np.ndarray:
         """Embeddings (N, C) or class probabilities (N, n_classes), in a worker thread."""
         self._require(capability)
+        limit = self.config.max_prompt_chars
+        for i, text in enumerate(texts):
+            if len(text) > limit:
+                raise ApiError(413, "input", f"text {i} has {len(text):,} characters; the limit "
+                               f"is {limit:,}", "too_long", {"limit": limit})  # fmt: skip
         fn = self._embed if capability == "embed" else self._classify
         try:
             return await asyncio.to_thread(fn, texts)
@@ -262,7 +273,7 @@ class Served:
 
     def _embed(self, texts) -> np.ndarray:
         with self.encoder_lock:
-            return _embedder(self.model)(self.model, self.tokenizer, texts)  # (N, C)
+            return sentence_embeddings(self.model, self.tokenizer, texts)  # (N, C)
 
     def _classify(self, texts) -> np.ndarray:
         batch = self.tokenizer.encode_batch(
@@ -277,18 +288,3 @@ class Served:
 
 def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
-
-
-def _embedder(model):
-    """minillm.models.sentence_embeddings for a BERT-family model, else None (the function
-    comes with the BERT models; until then no checkpoint embeds)."""
-    fn = getattr(models, "sentence_embeddings", None)
-    encoder = getattr(model, "bert", model)
-    bert = getattr(models, "BERT", None)
-    return fn if fn is not None and bert is not None and isinstance(encoder, bert) else None
-
-
-def _is_classifier(model) -> bool:
-    """A BERT with a sequence-classification head: logits (B, n_classes) for a batch of texts."""
-    cls = getattr(models, "BertForSequenceClassification", None)
-    return cls is not None and isinstance(model, cls)

@@ -13,7 +13,7 @@ Each step runs at most two forwards:
   last ceil(block_size / 2) tokens into a fresh cache, left-padded together, (B', T).
 These are exactly the forwards `generate(model, prompt, ...)` runs for that request alone (its
 crop, its cache rebuilds, its positions), and each row draws its token with its own generator
-and settings (sample_next on its row), so a request gets the tokens it gets alone, whatever it
+and settings (sample_rows), so a request gets the tokens it gets alone, whatever it
 shares a batch with (tests/serve). The prefill rows' caches are then stacked under the decode
 rows' (kv_rows.stack).
 
@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from ..generate import iter_generate, sample_next
+from ..generate import iter_generate, sample_rows
 from ..nn import KVCache
 from ..tensor import no_grad
 from ..tensor.backend import to_device
@@ -174,7 +174,7 @@ class Engine:
         logits = np.concatenate([lg for _, _, lg, _ in groups], axis=0)  # (B, V)
         for b, r in enumerate(rows):
             r.cached = int(self._mask[b].sum())  # its tokens in the cache
-            self._draw(r, logits[b : b + 1])
+        self._draw(rows, logits)
         self.stats["steps"] += 1
         staying = [b for b, r in enumerate(rows) if r.finished is None]
         if len(staying) < len(rows) and staying:
@@ -222,15 +222,27 @@ class Engine:
                 return []
             return [g for r in rows for g in self._run_rows([r], inputs)]
 
-    def _draw(self, r: Request, logits) -> None:
-        """Sample r's next token from its logits (1, V), hand it over, and see if r is done."""
+    def _draw(self, rows, logits) -> None:
+        """Each row's next token from its logits (B, V), with its own generator and settings;
+        hand it over and see if the row is done. A row of non-finite logits fails alone."""
+        finite = np.isfinite(logits).all(axis=1)  # (B,)
+        for b in np.flatnonzero(~finite):
+            error = ValueError("the model gave non-finite logits (a diverged checkpoint?)")
+            self._finish(rows[b], "error", error)
+        ok = np.flatnonzero(finite)
         try:
-            if not np.isfinite(logits).all():
-                raise ValueError("the model gave non-finite logits (a diverged checkpoint?)")
-            token = int(sample_next(logits, r.rng, *r.settings)[0])
-            self._deliver(r, token)
-        except Exception as e:
-            self._finish(r, "error", e)
+            tokens = sample_rows(logits[ok], [rows[b].rng for b in ok],
+                                 [rows[b].settings for b in ok])  # fmt: skip
+        except Exception as e:  # settings the app let through by mistake: fail those rows
+            log.exception("sampling failed for %d rows", len(ok))
+            tokens = [e] * len(ok)
+        for b, token in zip(ok, tokens):
+            try:
+                if isinstance(token, Exception):
+                    raise token
+                self._deliver(rows[b], int(token))
+            except Exception as e:
+                self._finish(rows[b], "error", e)
 
     def _deliver(self, r: Request, token: int) -> None:
         r.ids.append(token)

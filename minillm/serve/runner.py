@@ -13,7 +13,7 @@ import socket
 
 import uvicorn
 
-from .. import models
+from ..models import load_pretrained
 from .app import app_from_checkpoint, create_app
 from .config import AppSource
 
@@ -22,10 +22,8 @@ def build_app(source: AppSource):
     """The app serving what `source` names (load_checkpoint's or load_pretrained's errors)."""
     if source.checkpoint is not None:
         return app_from_checkpoint(source.checkpoint, source.config, source.device)
-    load = getattr(models, "load_pretrained", None)
-    if load is None:
-        raise ValueError("--pretrained needs the BERT models (minillm.models.load_pretrained)")
-    model, tokenizer = load(source.pretrained)
+    model, tokenizer = load_pretrained(source.pretrained)
+    model.to(source.device)
     return create_app(model, tokenizer, source.config, {"pretrained": source.pretrained})
 
 
@@ -39,14 +37,14 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(source: AppSource, host="127.0.0.1", port=8000, workers=1, log_level="info",
-          access_log=True) -> None:  # fmt: skip
+def serve(
+    source: AppSource, host="127.0.0.1", port=8000, workers=1, log_level="info", access_log=True
+):
     """Serve until interrupted (Ctrl-C, SIGTERM)."""
     app = build_app(source)  # a bad checkpoint fails here, before any worker starts
     sock = bind(host, port)
     where = sock.getsockname()
-    print(f"minillm serve: listening on http://{host}:{where[1]} ({workers} worker(s))",
-          flush=True)  # fmt: skip
+    print(f"minillm serve: listening on http://{host}:{where[1]} ({workers} worker(s))", flush=True)
     if workers == 1:
         _run(app, sock, log_level, access_log)
         return
