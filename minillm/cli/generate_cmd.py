@@ -13,7 +13,7 @@ MAX_NEW_TOKENS = 100_000  # more is a typo, not a sample: generate it in pieces
 def _parser():
     p = parser("minillm generate", "Sample text from a trained language model.")
     p.add_argument("--checkpoint", required=True, help="a checkpoint folder (a train out_dir)")
-    p.add_argument("--prompt", default="\n", help="the text to continue")
+    p.add_argument("--prompt", default="\n", help="the text to continue (default: a newline)")
     p.add_argument("--max_new_tokens", type=int, default=500, help="tokens to sample")
     p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (argmax)")
     p.add_argument("--top_k", type=int, default=None, help="keep the k most likely tokens")
@@ -25,7 +25,7 @@ def _parser():
     stream.add_argument("--stream", dest="stream", action="store_true", default=None,
                         help="print tokens as they come (default: on a terminal)")  # fmt: skip
     stream.add_argument("--no_stream", dest="stream", action="store_false",
-                        help="print the text once, at the end")  # fmt: skip
+                        help="print the text once, at the end (default: when piped)")  # fmt: skip
     return p
 
 
