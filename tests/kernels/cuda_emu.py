@@ -126,6 +126,11 @@ class EmuKernel:
 
     def __call__(self, grid, block, args, shared_mem=0):
         grid, block = (tuple(grid) + (1, 1))[:3], (tuple(block) + (1, 1))[:3]
+        if 0 in grid or 0 in block:  # as CUDA: host code must skip the launch for empty inputs
+            raise RuntimeError(
+                f"emulated launch of {self.name}: grid {grid}, block {block}: invalid "
+                "configuration argument (CUDA refuses an empty launch)"
+            )
         values = [_arg(a) for a in args]
         ptrs = (ctypes.c_void_p * len(values))(
             *[ctypes.cast(ctypes.pointer(v), ctypes.c_void_p) for v in values]

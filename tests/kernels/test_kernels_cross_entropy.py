@@ -29,8 +29,8 @@ def test_F8_cross_entropy_numba_registered_version_simulated(version, numba_sim)
 @pytest.mark.cudasim
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the simulated 0/0
 def test_cross_entropy_all_ignored_mean_is_nan_simulated(numba_sim):
-    """No valid row: the mean is 0/0 = nan (as the reference and PyTorch). Deviation: the
-    gradient is 0 (ignored rows get none), where the reference's is nan (dloss / 0 * 0)."""
+    """No valid row: the mean is 0/0 = nan and the gradient 0 (ignored rows get none), as the
+    reference and PyTorch (test_kernels_edge_rows.py holds every version to the reference)."""
     pair = SIM_SMALL["v1_smem_reduce"]
     loss, cache = pair(np.zeros((2, 3), np.float32), np.full(2, -100))
     assert np.isnan(loss.copy_to_host()), "cross_entropy mean over zero valid rows must be nan"
