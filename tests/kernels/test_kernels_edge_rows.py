@@ -1,8 +1,8 @@
-"""The edge rows of tests/edge (issue 9) for the CUDA kernels: every version of softmax, layer norm,
-attention, cross-entropy and GELU, under Numba's simulator and the CuPy emulator, against the
-NumPy reference in float64: empty inputs (no rows), rows of -inf and +inf entries, constant rows,
-all-masked attention rows (and every row masked), all-ignored and no targets, nan in an ignored
-row, +-inf, nan and 1e30 in GELU. nan and infinity positions must equal the reference's, finite
+"""The edge rows of tests/edge (issue 9) for the kernels: every version of softmax, layer norm,
+attention, cross-entropy and GELU, under Numba's simulator, the CuPy emulator and on the CPU
+(kernels/cpu), against the NumPy reference in float64: empty inputs (no rows), rows of -inf and
++inf entries, constant rows, all-masked attention rows (and every row masked), all-ignored and no
+targets, nan in an ignored row, +-inf, nan and 1e30 in GELU. nan and infinity positions must equal the reference's, finite
 values within minillm.kernels.TOLERANCES. The reference's answers are PyTorch 2.13's
 (tests/edge/test_edge_table.py holds them to it).
 """
@@ -22,6 +22,7 @@ from minillm.ops.cross_entropy import cross_entropy_backward, cross_entropy_forw
 from minillm.ops.gelu import gelu_backward, gelu_forward
 from minillm.ops.layer_norm import layer_norm_backward, layer_norm_forward
 from minillm.ops.softmax import softmax_backward, softmax_forward
+from minillm.tensor import dispatch as core
 
 INF, NAN = np.inf, np.nan
 # small blocks under the simulator (each CUDA thread is a Python thread there)
@@ -176,3 +177,12 @@ def test_edge_rows_numba_simulated(op, version, numba_sim):
 )
 def test_edge_rows_cupy_emulated(op, version, cupy_emu):
     ROWS[op](cupy_emu(op)[version])
+
+
+@pytest.mark.skipif(not core.numba_installed(), reason="needs numba (minillm[cpu])")
+@pytest.mark.parametrize(
+    "op,version", [(op, v) for op in ROWS for v in sorted(registry("cpu", op))]
+)
+def test_edge_rows_cpu_kernels(op, version):
+    """kernels/cpu, the fast path chosen by default on float32 NumPy arrays, on the same rows."""
+    ROWS[op](registry("cpu", op)[version])
