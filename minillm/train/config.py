@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..models import get_spec
+from ..nn.precision import FORMATS
 
 # settings a resumed run must share with the checkpoint: changing them would make the resumed
 # run something other than a continuation (different model, data, batches or weights)
@@ -37,7 +38,16 @@ INT_FIELDS = (
     "eval_iters",
     "log_interval",
 )
-FLOAT_FIELDS = ("train_fraction", "lr", "min_lr", "beta1", "beta2", "weight_decay", "grad_clip")
+FLOAT_FIELDS = (
+    "train_fraction",
+    "lr",
+    "min_lr",
+    "beta1",
+    "beta2",
+    "weight_decay",
+    "grad_clip",
+    "bucket_mb",
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,14 @@ class TrainConfig:
     log_interval: int = 10  # steps between lines of metrics.jsonl
     early_stopping_patience: int | None = None  # stop after this many evaluations without a
     # better val loss (C22); None = off
+    # ---- scale: data parallel (C8), mixed precision (C23), recomputation (C10)
+    distributed: bool = False  # data parallel over the ranks of `mpirun -n R` (MPI, C8); each
+    # rank takes batch_size rows of an R * batch_size batch
+    bucket_mb: float = 25.0  # distributed: gradients are averaged in flat buffers of this many MiB
+    dtype: str = "float32"  # compute format: "float32", "float16" (loss-scaled) or "bfloat16"
+    # (emulated); the weights stay float32 (C23)
+    recompute: bool = False  # activation checkpointing: blocks recompute their insides in
+    # backward instead of keeping them (C10)
 
     def __post_init__(self):
         spec = get_spec(self.model)  # ValueError naming the registered models
@@ -149,6 +167,9 @@ def check_values(c: TrainConfig) -> list:
         (c.max_iters >= 0, "max_iters must be >= 0"),
         (c.device in ("cpu", "cuda"), "device must be 'cpu' or 'cuda'"),
         (c.tokenizer in ("char", "bpe"), "tokenizer must be 'char' or 'bpe'"),
+        (c.dtype in FORMATS, f"dtype must be one of {', '.join(FORMATS)}"),
+        (c.bucket_mb > 0, "bucket_mb must be > 0"),
+        (not (c.distributed and c.device != "cpu"), "distributed runs on device=cpu only"),
         (0.0 < c.train_fraction < 1.0, "train_fraction must be in (0, 1)"),
         (c.lr >= 0.0 and c.lr < float("inf"), "lr must be finite and >= 0"),
         (0.0 <= c.min_lr <= c.lr, "min_lr must be in [0, lr]"),

@@ -15,6 +15,12 @@ run evaluates on the same batches as an uninterrupted one).
 Safety: a new run refuses a folder that holds another run (unless overwrite); a resumed run keeps
 the checkpoint's model, data and batch settings (check_resume states the rule); a non-finite loss
 or gradient stops the run with TrainingStopped before any update or checkpoint, as does Ctrl-C.
+
+Scale: with cfg.distributed the run is one rank of an MPI job (distributed.py, C8: each rank
+trains on its shard of every batch, rank 0 writes); cfg.dtype "float16"/"bfloat16" computes in
+that format with float32 master weights, a float16 run with dynamic loss scaling whose skipped
+steps are not divergence (C23); cfg.recompute makes the blocks recompute their activations in
+backward (C10).
 """
 
 import math
@@ -28,7 +34,8 @@ from tqdm import tqdm
 
 from ..data import tokenizer_from_dict
 from ..models import get_spec, load_optimizer, load_weights, read_manifest, save_checkpoint
-from ..optim import warmup_cosine_lr
+from ..optim import GradScaler, warmup_cosine_lr
+from . import distributed
 from .config import TrainConfig
 from .data import TASK_DATA
 from .metrics import MetricsLog, estimate_metrics, plot_losses
@@ -66,10 +73,22 @@ class TrainResult:
     best_dir: Path  # the weights of the best val loss
     metrics: Path  # metrics.jsonl
     plot: Path  # loss.png
+    is_main: bool = True  # False on MPI ranks other than 0, which write and print nothing
 
 
 def _stderr(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
+
+
+def _quiet(message: str) -> None:
+    """The log of ranks other than 0."""
+
+
+class _NoMetrics:
+    """The metrics log of ranks other than 0 (rank 0 alone writes metrics.jsonl)."""
+
+    def write(self, **record) -> None:
+        return None
 
 
 def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
@@ -82,14 +101,21 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
     spec = get_spec(cfg.model)
     if spec.task not in TASK_DATA:
         raise ValueError(f"train: no training data for {spec.task} models like {cfg.model!r}")
-    out = prepare_out_dir(cfg, log)
+    dp = distributed.start(cfg.distributed, cfg.bucket_mb)  # the one process, or an MPI rank
+    log = log if dp.is_main else _quiet
+    out = dp.on_main(prepare_out_dir, cfg, log)  # rank 0 prepares the folder, all see errors
     manifest = read_manifest(out) if cfg.resume else None
     if manifest is not None:
         check_resume(cfg, stored_train_config(manifest), log)
     stored = tokenizer_from_dict(manifest["tokenizer"]) if manifest else None
     tokenizer, corpus = TASK_DATA[spec.task](cfg, stored)
+    corpus = dp.shard_data(corpus)  # C8: this rank's rows of every (size x batch_size) batch
     model = spec.build(cfg.model_config_for(tokenizer.vocab_size), seed=cfg.seed).to(cfg.device)
+    if cfg.recompute and not hasattr(model, "recompute"):
+        raise ValueError(f"recompute=true: model {cfg.model!r} has no blocks to recompute")
+    model.recompute = cfg.recompute  # C10
     optimizer = configure_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2))
+    scaler = GradScaler(enabled=cfg.dtype == "float16")  # C23: bfloat16 needs no loss scaling
     rng = np.random.default_rng([cfg.seed, 0])  # training batches
     run = {
         "step": 0,
@@ -103,26 +129,34 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
         load_optimizer(optimizer, out, manifest)
         run = dict(manifest["state"]["run"])
         rng.bit_generator.state = manifest["state"]["rng"]
-        model.set_rng_states(manifest["state"]["dropout"])
+        dp.resume_rng_states(model, manifest["state"])  # dropout; ValueError for another R
+        if "scaler" in manifest["state"]:
+            scaler.load_state_dict(manifest["state"]["scaler"])
         log(f"resumed from {out} at step {run['step']}")
     else:
+        dp.seed_rngs(model, cfg.seed)  # each rank's own dropout masks
         log_header(cfg, model, tokenizer, corpus, log)
-    metrics = MetricsLog(out / "metrics.jsonl", run["step"] if manifest else None)
+    dp.broadcast_parameters(model)  # every rank starts from rank 0's weights
+    metrics = (
+        MetricsLog(out / "metrics.jsonl", run["step"] if manifest else None)
+        if dp.is_main
+        else _NoMetrics()
+    )
     step, losses, stopped = run["step"], [], False
     bar = tqdm(
         total=cfg.max_iters,
         initial=step,
         desc="train",
-        disable=None if cfg.progress else True,
+        disable=None if cfg.progress and dp.is_main else True,
         file=sys.stderr,
         dynamic_ncols=True,
     )
-    lines = ProgressLines(cfg, step, log) if cfg.progress and bar.disable else None
+    lines = ProgressLines(cfg, step, log) if cfg.progress and bar.disable and dp.is_main else None
     try:
         while True:
             due = step % cfg.eval_interval == 0 or step == cfg.max_iters
             if due and run["last_eval_step"] != step:
-                _evaluate(cfg, model, corpus, step, run, metrics, log)
+                _evaluate(cfg, model, corpus, step, run, metrics, log, dp)
                 if not all(math.isfinite(v) for v in run["last_losses"].values()):
                     raise TrainingStopped(
                         f"training diverged: the evaluated losses at step {step} are "
@@ -133,10 +167,12 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
                     "step": step,
                     "run": run,
                     "rng": rng.bit_generator.state,
-                    "dropout": model.rng_states(),
+                    **dp.rng_states(model),  # "dropout" (and every rank's, under MPI)
+                    **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {}),
                 }
-                save_checkpoint(out, model, tokenizer, cfg.to_dict(), optimizer, state)
-                if run["bad_evals"] == 0:
+                if dp.is_main:
+                    save_checkpoint(out, model, tokenizer, cfg.to_dict(), optimizer, state)
+                if dp.is_main and run["bad_evals"] == 0:
                     save_checkpoint(out / "best", model, tokenizer, cfg.to_dict(), None, state)
             patience = cfg.early_stopping_patience
             if run["last_eval_step"] == step and patience and run["bad_evals"] >= patience:
@@ -151,21 +187,27 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
                 for _ in range(cfg.grad_accum_steps)
             ]
             t0 = time.perf_counter()
-            loss, norm = train_step(model, optimizer, batches, lr, cfg.grad_clip)
-            if not math.isfinite(loss) or not math.isfinite(norm):
+            scale = scaler.get_scale()
+            loss, norm = train_step(
+                model, optimizer, batches, lr, cfg.grad_clip, dp.average_gradients, cfg.dtype,
+                scaler,
+            )  # fmt: skip
+            skipped = scaler.get_scale() < scale  # C23: an overflow; the scaler skipped the step
+            if not math.isfinite(loss) or not (math.isfinite(norm) or skipped):
                 raise TrainingStopped(
                     f"training diverged at step {step}: loss {loss}, gradient norm {norm} (lr "
                     f"{lr:.3g}); no update was applied and the last checkpoint in {out} is from "
                     f"step {run['last_eval_step']}. Lower --lr or set --grad_clip",
                     step,
                 )
-            tokens = sum(y.size for _, y in batches)  # predicted positions this step
+            tokens = sum(y.size for _, y in batches) * dp.size  # predicted positions this step
             tokens_per_s = tokens / (time.perf_counter() - t0)
             losses.append(loss)
             if step % cfg.log_interval == 0:
                 metrics.write(
                     kind="train", step=step, loss=loss, lr=lr, tokens_per_s=tokens_per_s,
                     grad_norm=norm,
+                    **({"loss_scale": scale, "skipped": skipped} if scaler.is_enabled() else {}),
                 )  # fmt: skip
             bar.set_postfix(
                 loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:.0f}", refresh=False
@@ -184,7 +226,7 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
     finally:
         bar.close()
     last = run["last_losses"]
-    plot = plot_losses(out / "metrics.jsonl", out / "loss.png")
+    plot = plot_losses(out / "metrics.jsonl", out / "loss.png") if dp.is_main else out / "loss.png"
     return TrainResult(
         step=step,
         train_loss=last["train"],
@@ -197,14 +239,16 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
         best_dir=out / "best",
         metrics=out / "metrics.jsonl",
         plot=plot,
+        is_main=dp.is_main,
     )
 
 
-def _evaluate(cfg, model, corpus, step, run, metrics, log) -> None:
+def _evaluate(cfg, model, corpus, step, run, metrics, log, dp) -> None:
     """Estimate the losses at `step` (and the model's batch_metrics, e.g. BERT's accuracies),
     update the early-stopping counters in run, log them."""
     rng = np.random.default_rng([cfg.seed, 2, step])  # a function of the step alone
     losses = estimate_metrics(model, corpus, cfg.batch_size, cfg.block_size, cfg.eval_iters, rng)
+    losses = dp.average(losses)  # over the ranks' shards: the whole batches' numbers (C8)
     extra = {k: v for k, v in losses.items() if k not in ("train", "val")}
     best = run["best_val_loss"]
     if best is None or losses["val"] < best:

@@ -3,12 +3,16 @@
 L(theta) = (1/N) sum_i l(M_theta(x_i), y_i)          empirical risk over a batch (F12)
 grad L   = (1/k) sum_j grad L_j                        k equal micro-batches (C9)
 theta   <- AdamW(theta, clip(grad L), lr(step))        (C21)
+
+with, when asked for, data parallelism (gradients averaged over MPI ranks, C8) and mixed
+precision (forward and backward in float16/bfloat16, the loss scaled, C23).
 """
 
 import math
 
 import numpy as np
 
+from ..nn.precision import low_precision
 from ..optim import AdamW, clip_grad_norm_
 from ..tensor import no_grad
 
@@ -32,9 +36,10 @@ def configure_optimizer(model, lr, weight_decay, betas):
     return AdamW(groups, lr=lr, betas=betas)
 
 
-def accumulate_gradients(model, batches) -> float:
+def accumulate_gradients(model, batches, scaler=None) -> float:
     """Add the gradient of the mean loss over `batches` (a list of (x, y) micro-batches of equal
-    size) into the parameters' .grad; return that mean loss.
+    size) into the parameters' .grad; return that mean loss. With a GradScaler the gradient is
+    that of scaler.scale(loss), S times the loss (C23).
 
     Each micro-batch's loss is its own mean over B*T positions; scaling it by 1/k before backward
     makes the summed gradient that of the mean over all k*B*T positions, the gradient of one big
@@ -44,6 +49,8 @@ def accumulate_gradients(model, batches) -> float:
     for x, y in batches:
         _, loss = model(*_inputs(x), y)
         scaled = loss if k == 1 else loss * (1.0 / k)  # k == 1: no extra rounding
+        if scaler is not None:
+            scaled = scaler.scale(scaled)  # S * loss: gradients lifted into float16's range
         scaled.backward()
         total += loss.item()
     return total / k
@@ -55,19 +62,34 @@ def _inputs(x) -> tuple:
     return x if isinstance(x, tuple) else (x,)
 
 
-def train_step(model, optimizer, batches, lr, grad_clip):
+def train_step(model, optimizer, batches, lr, grad_clip, sync=None, dtype="float32", scaler=None):
     """One optimizer step on `batches` at learning rate lr: accumulate gradients, clip the global
     norm to grad_clip (0 = off), AdamW update, clear the gradients. Returns (loss, grad_norm),
     grad_norm the norm before clipping.
 
     When the loss or the gradient norm is not finite the update is skipped (the weights and the
-    optimizer state stay as they were) and the caller sees the non-finite value."""
+    optimizer state stay as they were) and the caller sees the non-finite value.
+
+    sync(params, loss) -> loss runs after backward: data parallel (C8) averages the gradients
+    and the loss over the ranks there. dtype "float16" or "bfloat16" runs forward and backward on
+    the model's working copy in that format (nn.precision.low_precision, C23); with an enabled
+    GradScaler the loss is scaled, the gradients are unscaled before clipping, and the scaler
+    skips a step whose gradients overflowed (and halves its scale)."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    loss = accumulate_gradients(model, batches)
+    with low_precision(model, dtype):
+        loss = accumulate_gradients(model, batches, scaler)
     params = model.trainable_parameters()
-    norm = clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
-    if math.isfinite(loss) and math.isfinite(norm):
+    if sync is not None:
+        loss = sync(params, loss)
+    if scaler is not None:
+        scaler.unscale_(optimizer)  # clip the true gradient, not S times it
+    with np.errstate(invalid="ignore"):  # inf gradients are scaled by nan; the step is skipped
+        norm = clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
+    if scaler is not None and scaler.is_enabled():
+        scaler.step(optimizer)  # no update when a gradient is inf or nan
+        scaler.update()
+    elif math.isfinite(loss) and math.isfinite(norm):
         optimizer.step()
     optimizer.zero_grad()
     return loss, norm
