@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 
 import numpy as np
 from fastapi import FastAPI
+from fastapi import Request as HTTPRequest
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -50,6 +51,7 @@ from .schemas import (
 
 log = logging.getLogger("minillm.serve")
 DEFAULT_NEW_TOKENS = 64  # a request that does not say (or the cap, if lower)
+DISCONNECT_POLL_S = 0.25  # how often a waiting JSON request checks that its client is there
 ERRORS = {
     413: {"description": "the prompt is longer than the model's context (or the limit)"},
     422: {"description": "an invalid field, a max_new_tokens over the cap, an unknown character"},
@@ -106,21 +108,24 @@ def create_app(model, tokenizer, config: ServeConfig | None = None, info: dict |
         return served.describe()
 
     @app.post("/v1/generate", response_model=GenerateResponse, responses=ERRORS)
-    async def generate(body: GenerateRequest):
+    async def generate(body: GenerateRequest, http: HTTPRequest):
         """Generate text; with "stream": true, server-sent events (text/event-stream)."""
         request, events = served.submit(body)
         if body.stream:
             headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
             stream = served.stream(request, events)
             return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+        end = asyncio.ensure_future(events.get())  # the JSON answer waits for the end only
         try:
-            while True:
-                kind, value = await events.get()
-                if kind == "done":
-                    return served.result(request, value)
-                if kind == "error":
-                    return JSONResponse(served.failure(value), status_code=500)
+            while not (await asyncio.wait({end}, timeout=DISCONNECT_POLL_S))[0]:
+                if await http.is_disconnected():  # the client gave up: free its row
+                    return JSONResponse({"detail": "the client disconnected"}, status_code=499)
+            kind, value = end.result()
+            if kind == "error":
+                return JSONResponse(served.failure(value), status_code=500)
+            return served.result(request, value)
         finally:
+            end.cancel()
             request.cancel()  # a no-op once finished; frees the row if this handler is cancelled
 
     @app.post("/v1/embed", response_model=EmbedResponse, responses=ERRORS)

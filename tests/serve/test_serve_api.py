@@ -6,7 +6,9 @@ fails alone, /v1/model, /health and /docs."""
 import json
 import logging
 import threading
+import time
 
+import httpx
 import numpy as np
 import pytest
 from serve_util import BLOCK, TEXT, running, save_tiny_checkpoint, sse_events, wait_until
@@ -158,17 +160,46 @@ def test_C5_limits_are_given_in_the_error(server):
     assert r.status_code == 422
 
 
-def test_C5_a_client_leaving_mid_stream_frees_its_row(server):
-    body = {"prompt": "abc", "max_new_tokens": CAP, "temperature": 1.0, "stream": True}
-    before = server.get("/health").json()["engine"]
-    with server.stream("POST", "/v1/generate", json=body) as r:
+@pytest.fixture(scope="module")
+def slow_server(model_and_tokenizer):
+    """A server whose model takes 5 ms more per forward, so a long request is still running
+    when its client goes away."""
+    model, tokenizer = model_and_tokenizer
+    forward = type(model).forward
+
+    class Slow(type(model)):
+        def forward(self, *args, **kwargs):
+            time.sleep(0.005)
+            return forward(self, *args, **kwargs)
+
+    slow = Slow(model.config)
+    slow.load_state_dict(model.state_dict())
+    with running(create_app(slow.eval(), tokenizer, ServeConfig(max_new_tokens_cap=500))) as c:
+        yield c
+
+
+def test_C5_a_client_leaving_mid_stream_frees_its_row(slow_server):
+    body = {"prompt": "abc", "max_new_tokens": 500, "temperature": 1.0, "stream": True}
+    before = slow_server.get("/health").json()["engine"]
+    with slow_server.stream("POST", "/v1/generate", json=body) as r:
         lines = r.iter_lines()
         for _ in range(3):  # three token events, then hang up
             next(line for line in lines if line.startswith("data: "))
-    wait_until(lambda: server.get("/health").json()["engine"]["cancelled"] > before["cancelled"])
-    after = server.get("/health").json()["engine"]
+    health = lambda: slow_server.get("/health").json()["engine"]  # noqa: E731
+    after = wait_until(lambda: (h := health())["cancelled"] > before["cancelled"] and h)
     assert after["active"] == 0 and after["queued"] == 0
-    assert after["tokens"] - before["tokens"] < CAP, "the row was freed before its last token"
+    assert after["tokens"] - before["tokens"] < 500, "the row was freed before its last token"
+
+
+def test_C5_a_client_giving_up_on_a_json_answer_frees_its_row(slow_server):
+    body = {"prompt": "abc", "max_new_tokens": 500, "temperature": 1.0}
+    before = slow_server.get("/health").json()["engine"]
+    with pytest.raises(httpx.ReadTimeout):
+        slow_server.post("/v1/generate", json=body, timeout=0.5)
+    health = lambda: slow_server.get("/health").json()["engine"]  # noqa: E731
+    after = wait_until(lambda: (h := health())["cancelled"] > before["cancelled"] and h)
+    assert after["active"] == 0
+    assert after["tokens"] - before["tokens"] < 500, "the row was freed before its last token"
 
 
 def test_C5_an_error_in_one_request_is_a_500_for_it_alone(model_and_tokenizer, caplog):
