@@ -4,6 +4,7 @@
     minillm generate --checkpoint DIR [--prompt TEXT] [--max_new_tokens=N] ...
     minillm eval --checkpoint DIR [--data FILE] ...
     minillm serve --checkpoint DIR [--host H --port P --workers N] ...
+    minillm finetune --checkpoint DIR --task=play|persons --out_dir DIR2 [--method=full] ...
 
 Every command works on any registered model (minillm.models.MODELS). Bad input (an unknown key,
 a value of the wrong type, a character outside the vocabulary, a missing file) ends with a
@@ -18,17 +19,19 @@ from ..train import TrainingStopped
 from .compress_cmd import run_compress
 from .course_cmd import run_course
 from .eval_cmd import run_eval
+from .finetune_cmd import run_finetune
 from .generate_cmd import run_generate
 from .serve_cmd import run_serve
 from .train_cmd import run_train
 
-USAGE = """usage: minillm {train,generate,eval,serve,compress,course} ...
+USAGE = """usage: minillm {train,generate,eval,serve,compress,finetune,course} ...
 
   minillm train [--preset NAME] [--key=value ...]   train a model (minillm train --help: the keys)
   minillm generate --checkpoint DIR --prompt TEXT   sample text from a trained model
   minillm eval --checkpoint DIR [--data FILE]       loss and perplexity of a checkpoint
   minillm serve --checkpoint DIR [--port 8000]      an HTTP API, requests batched
   minillm compress --checkpoint DIR --method=int8 --out DIR2   quantise, prune or factorise
+  minillm finetune --checkpoint DIR --task=play --out_dir DIR2   fine-tune a BERT, P/R/F1
   minillm course list | make --chapter NAME --out DIR | grade DIR   the course kit (teachers)
 
 `minillm COMMAND --help` lists each command's options with their defaults.
@@ -39,6 +42,7 @@ COMMANDS = {
     "eval": run_eval,
     "serve": run_serve,
     "compress": run_compress,
+    "finetune": run_finetune,
     "course": run_course,
 }
 USER_ERRORS = (
