@@ -109,6 +109,8 @@ def sample_next(logits, rng, temperature=1.0, top_k=None, top_p=None):
         _check_p("sample_next: top_p", top_p)
     if temperature == 0:
         return logits.argmax(axis=-1).astype(np.int64)  # (B,)
+    if not callable(getattr(rng, "random", None)):
+        raise TypeError(f"sample_next: rng must be a np.random.Generator, got {rng!r}")
     z = logits.astype(np.float64)  # (B, V)
     with np.errstate(over="ignore"):  # a tiny temperature: -inf for every token but the argmax
         z = (z - z.max(axis=-1, keepdims=True)) / temperature  # (B, V) the max becomes 0

@@ -14,6 +14,15 @@ def _rng(rng):
     return rng if rng is not None else np.random.default_rng()
 
 
+def _size(layer, name, n):
+    """n as an int >= 0, else an error naming the layer, the argument and the value."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"{layer}: {name} must be an int >= 0, got {n!r}")
+    if n < 0:
+        raise ValueError(f"{layer}: {name} must be >= 0, got {n}")
+    return int(n)
+
+
 class Linear(Module):
     """y = x W + b, W of shape (in_features, out_features): the row-vector convention of F13
     (X W_Q). F15's column form q = W_q x uses the transpose of this W.
@@ -24,8 +33,10 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
         super().__init__()
+        in_features = _size("Linear", "in_features", in_features)
+        out_features = _size("Linear", "out_features", out_features)
         self.in_features, self.out_features = in_features, out_features
-        bound = 1.0 / math.sqrt(in_features)
+        bound = 1.0 / math.sqrt(in_features) if in_features else 0.0  # no inputs: torch's 0
         rng = _rng(rng)
         self.W = Parameter(rng.uniform(-bound, bound, (in_features, out_features)).astype(dtype))
         self.b = Parameter(rng.uniform(-bound, bound, out_features).astype(dtype)) if bias else None
@@ -52,6 +63,8 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, rng=None, dtype=np.float32):
         super().__init__()
+        num_embeddings = _size("Embedding", "num_embeddings", num_embeddings)
+        embedding_dim = _size("Embedding", "embedding_dim", embedding_dim)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.W = Parameter(_rng(rng).standard_normal((num_embeddings, embedding_dim)).astype(dtype))
 
@@ -70,6 +83,8 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape, eps=1e-5, bias=True, dtype=np.float32):
         super().__init__()
+        for n in normalized_shape if isinstance(normalized_shape, tuple) else (normalized_shape,):
+            _size("LayerNorm", "normalized_shape", n)
         self.normalized_shape, self.eps = normalized_shape, eps
         self.gamma = Parameter(np.ones(normalized_shape, dtype=dtype))
         self.beta = Parameter(np.zeros(normalized_shape, dtype=dtype)) if bias else None
@@ -123,8 +138,8 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, seed=None):
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p must be a number in [0, 1), got {p!r}")
         self.p = p
         self.rng = np.random.default_rng(seed)
 

@@ -1,10 +1,12 @@
 """Scaled dot-product attention (F5, F13, F16-F18), with causal/padding masks and dropout."""
 
 import math
+import numbers
 
 from ..tensor import Tensor
 from ..tensor.backend import array_module
 from . import dispatch as _dispatch
+from .dropout import check_p
 from .softmax import row_max
 
 
@@ -52,7 +54,8 @@ def attention_forward(
     Pd = P  # P' = P after dropout
     if dropout_p > 0.0:
         keep = xp.asarray(rng.random(P.shape) >= dropout_p)  # (B, H, T, S)
-        Pd = P * keep * P.dtype.type(1.0 / (1.0 - dropout_p))  # (B, H, T, S)
+        inv = 1.0 / (1.0 - dropout_p) if dropout_p < 1.0 else 0.0  # p = 1: 0, not 0 * inf
+        Pd = P * keep * P.dtype.type(inv)  # (B, H, T, S)
     O = Pd @ v  # (B, H, T, D)
     return O, (q, k, v, P, Pd, scale, dropout_p)
 
@@ -126,6 +129,9 @@ def scaled_dot_product_attention(
     (a kernel keeps no weights): a recorded forward gives the same O as an unrecorded one."""
     mask = attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask
     check_attention_shapes(q.data, k.data, v.data, mask)
+    check_p(dropout_p, "attention: dropout_p")
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, numbers.Real)):
+        raise TypeError(f"attention: scale must be a number or None, got {scale!r}")
     T, S = q.shape[-2], k.shape[-2]
     if is_causal and T == 1:  # one query, the last position: it sees every key (no mask needed)
         is_causal = False

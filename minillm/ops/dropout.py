@@ -6,10 +6,10 @@ from ..tensor import Tensor
 from ..tensor.backend import array_module
 
 
-def check_p(p):
+def check_p(p, name="dropout: p"):
     """ValueError unless p is a number in [0, 1] (checked in eval mode too, as torch)."""
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be a number in [0, 1], got {p!r}")
+        raise ValueError(f"{name} must be a number in [0, 1], got {p!r}")
 
 
 def dropout_forward(x, p, rng):

@@ -1,5 +1,7 @@
 """Adam: bias-corrected first and second moment estimates of the gradient (Kingma & Ba, 2015)."""
 
+import numbers
+
 from minillm.tensor.backend import array_module
 
 from .optimizer import Optimizer
@@ -26,17 +28,18 @@ class Adam(Optimizer):
     decoupled_weight_decay = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
         super().__init__(params, defaults)
 
     def _validate_group(self, group: dict) -> None:
         super()._validate_group(group)
-        betas = tuple(group["betas"])
-        if len(betas) != 2:
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {group['betas']!r}")
+        betas = tuple(betas)
         for i, beta in enumerate(betas):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"invalid beta{i + 1}={beta}; expected 0 <= beta{i + 1} < 1")
+            if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0 <= beta < 1:
+                raise ValueError(f"invalid beta{i + 1}={beta!r}; expected 0 <= beta{i + 1} < 1")
         group["betas"] = betas
         if not group["eps"] >= 0.0:
             raise ValueError(f"invalid eps={group['eps']}; expected eps >= 0")

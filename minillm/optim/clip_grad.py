@@ -1,6 +1,7 @@
 """Gradient clipping by the global norm over all parameters (Pascanu et al., 2013)."""
 
 import math
+import numbers
 import types
 import warnings
 
@@ -40,11 +41,14 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=False):
         warnings.warn(
             "`parameters` is an empty generator, no gradient clipping will occur.", stacklevel=2
         )
-    norm_type = float(norm_type)
+    try:
+        norm_type = float(norm_type)  # "inf" too, as torch
+    except (TypeError, ValueError):
+        raise ValueError(f"norm_type={norm_type!r} must be a number > 0 or math.inf") from None
     if not (norm_type > 0):
         raise ValueError(f"norm_type={norm_type} must be > 0 or math.inf")
-    if not max_norm >= 0:
-        raise ValueError(f"max_norm={max_norm} must be >= 0")
+    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not max_norm >= 0:
+        raise ValueError(f"max_norm={max_norm!r} must be a number >= 0")
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0

@@ -1,6 +1,7 @@
 """Learning-rate schedule: linear warm-up, then cosine decay to a floor (nanoGPT's get_lr)."""
 
 import math
+import numbers
 
 
 def warmup_cosine_lr(step, max_lr, min_lr, warmup_iters, decay_iters):
@@ -50,22 +51,28 @@ class WarmupCosineLR:
     """
 
     def __init__(self, optimizer, warmup_iters, decay_iters, min_lr):
+        for name, n in (("warmup_iters", warmup_iters), ("decay_iters", decay_iters)):
+            if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+                raise TypeError(f"{name} must be an int, got {n!r}")
+        if isinstance(min_lr, bool) or not isinstance(min_lr, numbers.Real):
+            raise TypeError(f"min_lr must be a number, got {min_lr!r}")
         if warmup_iters < 0:
             raise ValueError(f"warmup_iters={warmup_iters} must be >= 0")
         if decay_iters <= warmup_iters:
             raise ValueError(
                 f"decay_iters={decay_iters} must be larger than warmup_iters={warmup_iters}"
             )
+        base_lrs = [g.get("initial_lr", g["lr"]) for g in optimizer.param_groups]
+        if not 0.0 <= min_lr <= max(base_lrs):  # checked before the groups are touched
+            raise ValueError(
+                f"min_lr={min_lr} must lie in [0, {max(base_lrs)}] (the largest base lr of the "
+                "groups)"
+            )
         self.optimizer = optimizer
         self.warmup_iters = warmup_iters
         self.decay_iters = decay_iters
         self.min_lr = min_lr
         self.base_lrs = [g.setdefault("initial_lr", g["lr"]) for g in optimizer.param_groups]
-        largest = max(self.base_lrs)
-        if not 0.0 <= min_lr <= largest:
-            raise ValueError(
-                f"min_lr={min_lr} must lie in [0, {largest}] (the largest base lr of the groups)"
-            )
         self.last_step = 0
         self._last_lr = []
         self._apply()

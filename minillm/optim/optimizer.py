@@ -14,6 +14,7 @@ model.parameters() already consumed) warns; PyTorch accepts it silently. An empt
 params is a ValueError, as in PyTorch.
 """
 
+import numbers
 import types
 import warnings
 
@@ -105,7 +106,12 @@ class Optimizer:
         self.param_groups.append(new_group)
 
     def _validate_group(self, group: dict) -> None:
-        """Raise ValueError for a bad hyper-parameter; subclasses add their checks."""
+        """Raise ValueError for a bad hyper-parameter; subclasses add their checks. The numeric
+        ones must be numbers (TypeError naming the key and the value)."""
+        for key in ("lr", "momentum", "dampening", "weight_decay", "eps"):
+            v = group.get(key, 0.0)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise TypeError(f"invalid {key}={v!r}; expected a number")
         if not group["lr"] >= 0.0:
             raise ValueError(f"invalid learning rate lr={group['lr']}; expected lr >= 0")
 

@@ -64,7 +64,10 @@ def _correction(method, correction, unbiased, ddof):
         raise TypeError(f"{method}() got {' and '.join(given)}: pass one (all set the correction)")
     if unbiased is not None:
         return 1 if unbiased else 0
-    return 1 if not given else next(iter(given.values()))
+    c = 1 if not given else next(iter(given.values()))
+    if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{method}() {next(iter(given))}={c!r}: expected a number (1: unbiased)")
+    return c
 
 
 class ReductionMethods:

@@ -17,11 +17,15 @@ def _as_array(data, dtype):
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
-        return array_module(data).asarray(data, dtype=dtype)
-    if hasattr(data, "dtype") and hasattr(data, "shape"):
-        return data  # an ndarray (NumPy or CuPy) keeps its dtype
-    arr = np.asarray(data)
-    return arr.astype(np.float32) if arr.dtype == np.float64 else arr  # Python floats -> float32
+        arr = array_module(data).asarray(data, dtype=dtype)
+    elif hasattr(data, "dtype") and hasattr(data, "shape"):
+        arr = data  # an ndarray (NumPy or CuPy) keeps its dtype
+    else:
+        arr = np.asarray(data)
+        arr = arr.astype(np.float32) if arr.dtype == np.float64 else arr  # Python floats: float32
+    if arr.dtype.kind not in "biuf":  # strings, objects, complex: no op here takes them
+        raise TypeError(f"Tensor: data must be numbers, got dtype {arr.dtype}: {str(data)[:40]}")
+    return arr
 
 
 class Tensor(ShapeMethods, ReductionMethods, ElementwiseMethods):
@@ -77,6 +81,8 @@ class Tensor(ShapeMethods, ReductionMethods, ElementwiseMethods):
     def __bool__(self):
         """The truth of a one-element tensor; ValueError for more (else `if t:` and `t in list`
         would fall back to len() and be True for any non-empty tensor)."""
+        if self.data.size != 1:
+            raise ValueError(f"bool(): the truth of shape {self.shape} is ambiguous; use .any()")
         return bool(self.data)
 
     def __repr__(self):
@@ -87,6 +93,8 @@ class Tensor(ShapeMethods, ReductionMethods, ElementwiseMethods):
         return to_device(self.data, "cpu")
 
     def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item(): needs a one-element tensor, got shape {self.shape}")
         return self.data.item()
 
     def detach(self):
@@ -203,7 +211,10 @@ class Tensor(ShapeMethods, ReductionMethods, ElementwiseMethods):
             index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
         elif isinstance(index, Tensor):
             index = index.data
-        return self._unary(S.getitem_forward, S.getitem_backward, "getitem", index)
+        try:
+            return self._unary(S.getitem_forward, S.getitem_backward, "getitem", index)
+        except IndexError as e:  # NumPy's message names neither the op nor the whole shape
+            raise IndexError(f"getitem: {e} (tensor of shape {self.shape})") from e
 
     # ---- comparisons: plain boolean results, no graph -------------------------------------
     def _cmp(self, o, fn):
@@ -248,7 +259,10 @@ def where(cond, a, b):
     cond = cond.data if isinstance(cond, Tensor) else cond
     a = a if isinstance(a, Tensor) else b._lift(a)
     b = b if isinstance(b, Tensor) else a._lift(b)
-    out, cache = S.where_forward(cond, a.data, b.data)
+    try:
+        out, cache = S.where_forward(cond, a.data, b.data)
+    except ValueError as e:
+        raise ValueError(f"where: cond {np.shape(cond)}, {a.shape}, {b.shape} mismatch") from e
     return Tensor.from_op(out, (a, b), lambda d: S.where_backward(d, cache), "where")
 
 
