@@ -134,7 +134,10 @@ class TiedLinear(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout while training, identity in eval mode (C22). Owns its random generator."""
+    """Inverted dropout while training, identity in eval mode (C22). Owns its random generator.
+
+    Deviation: p = 1 is refused (a layer that drops everything); torch accepts it, and
+    F.dropout(x, 1.0) gives 0 as torch does."""
 
     def __init__(self, p=0.5, seed=None):
         super().__init__()
