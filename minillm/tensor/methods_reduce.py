@@ -246,7 +246,10 @@ class ReductionMethods:
             return z - z.exp().sum(d, keepdim=True).log()
 
     def logsumexp(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
-        """lse = m + log sum_j exp(x_j - m), m = max x, along dim (default -1); from primitives."""
+        """lse = m + log sum_j exp(x_j - m), m = max x, along dim (default -1); from primitives.
+
+        Deviation: the gradient is the exact softmax, also for maxima of 1e30 in float32, where
+        torch (and F.logsumexp) compute exp(x - lse) with lse = 1e30 + log 2 rounded to 1e30."""
         dim, keepdim = dim_and_keepdim("logsumexp", dim, axis, keepdim, keepdims, -1)
         dim = check_dims("logsumexp", dim, self.shape)
         m = self._max_const(dim, infinite_to_zero=True)  # (..., 1)

@@ -184,6 +184,38 @@ def test_edge_row_matches_torch(row, path):
         assert_edge_close(g, DATA[f"{row}/grad/{name}"], f"{row} [{path}] d/d{name}")
 
 
+SOFTMAX_FAMILY = [
+    r for r in ROWS if CONFIG[r]["op"] in ("F.softmax", "F.log_softmax", "F.logsumexp")
+]
+
+
+@pytest.mark.parametrize("row", SOFTMAX_FAMILY)
+def test_edge_row_of_the_tensor_method_matches_torch(row):
+    """x.softmax / x.log_softmax / x.logsumexp are built from primitives (the tensor layer sits
+    below minillm.ops): the same rows, the same torch values and gradients as F's pairs.
+
+    Stated deviation (Tensor.logsumexp's docstring): its gradient is the exact softmax, held to
+    float64 here. torch (and F.logsumexp) compute exp(x - lse) in float32, where lse = 1e30 +
+    log 2 rounds to 1e30, so two maxima of 1e30 get gradient 1 each instead of 1/2."""
+    config = CONFIG[row]
+    a = DATA[f"{row}/in/a"]
+    x = Tensor(a.copy(), requires_grad=True)
+    out = getattr(x, config["op"][len("F.") :])(**config["kwargs"])
+    dout = DATA[f"{row}/dout"]
+    out.backward(dout)
+    assert_edge_close(out.data, DATA[f"{row}/out"], f"{row} (method) output")
+    want = DATA[f"{row}/grad/a"]
+    if config["op"] == "F.logsumexp":  # the exact softmax, times dout
+        dim, keep = config["kwargs"]["dim"], config["kwargs"].get("keepdim", False)
+        d = dout if keep else np.expand_dims(dout, dim)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = a.astype(np.float64).max(axis=dim, keepdims=True, initial=-np.inf)
+            z = a - np.where(np.isinf(m), 0, m)  # shifted first: 1e30 - 1e30 = 0 exactly
+            want = d * np.exp(z - np.log(np.exp(z).sum(axis=dim, keepdims=True)))
+            want = want.astype(np.float32)
+    assert_edge_close(x.grad, want, f"{row} (method) d/da")
+
+
 def check_raises(row, path):
     """Torch raised: so must minillm, with one clear error naming its op and what was wrong."""
     config = CONFIG[row]
