@@ -2,9 +2,9 @@
 attention, cross-entropy and GELU, under Numba's simulator, the CuPy emulator and on the CPU
 (kernels/cpu), against the NumPy reference in float64: empty inputs (no rows), rows of -inf and
 +inf entries, constant rows, all-masked attention rows (and every row masked), all-ignored and no
-targets, nan in an ignored row, +-inf, nan and 1e30 in GELU. nan and infinity positions must equal the reference's, finite
-values within minillm.kernels.TOLERANCES. The reference's answers are PyTorch 2.13's
-(tests/edge/test_edge_table.py holds them to it).
+targets, nan in an ignored row, +-inf, nan and 1e30 in GELU. nan and infinity positions must equal
+the reference's, finite values within minillm.kernels.TOLERANCES. The reference's answers are
+PyTorch 2.13's (tests/edge/test_edge_table.py holds them to it).
 """
 
 import numpy as np
@@ -186,3 +186,19 @@ def test_edge_rows_cupy_emulated(op, version, cupy_emu):
 def test_edge_rows_cpu_kernels(op, version):
     """kernels/cpu, the fast path chosen by default on float32 NumPy arrays, on the same rows."""
     ROWS[op](registry("cpu", op)[version])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(
+    "op,version", [(op, v) for op in ROWS for v in sorted(registry("cupy", op))]
+)
+def test_edge_rows_cupy_gpu(op, version, cupy_gpu):
+    ROWS[op](registry("cupy", op)[version])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(
+    "op,version", [(op, v) for op in ROWS for v in sorted(registry("numba", op))]
+)
+def test_edge_rows_numba_gpu(op, version, numba_gpu):
+    ROWS[op](registry("numba", op)[version])
