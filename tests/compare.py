@@ -12,17 +12,20 @@ def assert_close(actual, expected, what, tol, nan_equal=False):
     """Raise AssertionError naming `what`, the shape and the worst index when actual and expected
     differ by more than tol["atol"] + tol["rtol"] * |expected| anywhere.
 
-    A NaN on one side only always fails. With nan_equal, NaN on both sides (and the same infinity
-    on both) passes, as in np.testing.assert_allclose."""
+    Equal values pass (the same infinity on both sides included); an infinity against anything
+    else fails. A NaN on one side only always fails; NaN on both sides passes with nan_equal, as
+    in np.testing.assert_allclose."""
     actual = np.asarray(actual)
     expected = np.asarray(expected)
     assert actual.shape == expected.shape, (
         f"{what}: shape {actual.shape} != expected {expected.shape}"
     )
+    a, e = actual.astype(np.float64), expected.astype(np.float64)
     with np.errstate(invalid="ignore"):
-        err = np.abs(actual.astype(np.float64) - expected) - tol["rtol"] * np.abs(expected)
+        err = np.abs(a - e) - tol["rtol"] * np.abs(e)  # inf - inf and nan give nan: a failure
+    err = np.where(a == e, -np.inf, err)  # exact equality passes, equal infinities included
     if nan_equal:
-        err = np.where(np.isnan(err) & (np.isnan(actual) == np.isnan(expected)), -np.inf, err)
+        err = np.where(np.isnan(a) & np.isnan(e), -np.inf, err)
     err = np.where(np.isnan(err), np.inf, err)
     if expected.size and not np.all(err <= tol["atol"]):
         worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))

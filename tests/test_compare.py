@@ -21,3 +21,11 @@ def test_nan_fails_on_one_side_always_and_on_both_sides_unless_nan_equal():
     with pytest.raises(AssertionError, match="worst index"):
         assert_close(np.array([np.nan]), np.array([np.nan]), "both", TOL)
     assert_close(np.array([np.nan, np.inf]), np.array([np.nan, np.inf]), "both", TOL, True)
+
+
+def test_an_infinity_passes_only_against_the_same_infinity():
+    assert_close(np.array([np.inf, -np.inf]), np.array([np.inf, -np.inf]), "equal infs", TOL)
+    for got, want in ((1.0, np.inf), (np.inf, 1.0), (-np.inf, np.inf), (np.nan, np.inf)):
+        for nan_equal in (False, True):
+            with pytest.raises(AssertionError, match="worst index"):
+                assert_close(np.array([got]), np.array([want]), "inf", TOL, nan_equal=nan_equal)
