@@ -20,6 +20,9 @@ step is the one a single process would make on the whole batch.
   so a decision made from them (a diverged step, a skipped float16 step, early stopping) is
   made by every rank alike. Each rank's dropout generators draw their own masks (rank 0 the
   single-process streams), and checkpoints keep every rank's generator states.
+- Failing together: an error rank 0 meets alone (preparing the folder, writing a checkpoint)
+  is sent to every rank and raised there too (on_main); any other error raised by one rank alone
+  aborts the job (MPI_Abort), since the other ranks would otherwise wait for it forever.
 
 The equality with one process on the whole batch is exact in arithmetic (float32 rounding
 aside) when every rank's loss is a mean over the same number of targets, as next-token windows
@@ -31,7 +34,9 @@ wheel): importing mpi4py.MPI initialises MPI, which a single-process run must no
 docs/distributed.md: running across machines, and what changes at scale.
 """
 
+import sys
 import time
+import traceback
 
 import numpy as np
 
@@ -128,6 +133,9 @@ class SingleProcess:
         _check_world_size(state, 1)
         model.set_rng_states(state["dropout"])
 
+    def abort_unless_shared(self, error: BaseException) -> None:
+        return None
+
 
 class DataParallel(SingleProcess):
     """This rank of an MPI job of R ranks (comm: an mpi4py communicator)."""
@@ -152,6 +160,7 @@ class DataParallel(SingleProcess):
                 error = e
         result, error = self.comm.bcast((result, error), root=0)
         if error is not None:
+            error.every_rank = True  # raised by all ranks alike (abort_unless_shared)
             raise error
         return result
 
@@ -222,6 +231,18 @@ class DataParallel(SingleProcess):
         if not self.is_main:
             return {}
         return {"dropout": states[0], "dropout_ranks": states[1:], "world_size": self.size}
+
+    def abort_unless_shared(self, error: BaseException) -> None:
+        """Stop the whole job when `error` was raised by this rank alone: the other ranks would
+        wait for it in their next collective operation forever (an MPI job does not end while
+        one rank waits). Errors that every rank raises together (`every_rank`: a diverged step,
+        an error shared by on_main) let each rank exit normally."""
+        if getattr(error, "every_rank", False):
+            return
+        print(f"rank {self.rank} of {self.size}: {error!r}; aborting all ranks", file=sys.stderr)
+        traceback.print_exc()
+        sys.stderr.flush()
+        self.comm.Abort(1)
 
     def resume_rng_states(self, model, state: dict) -> None:
         _check_world_size(state, self.size)

@@ -53,6 +53,8 @@ class TrainingStopped(RuntimeError):
     """The run stopped before max_iters for a reason the user must act on (divergence, Ctrl-C);
     the last good checkpoint in out_dir is untouched. `step` is the step it stopped at."""
 
+    every_rank = True  # under MPI every rank raises it at the same step (the same numbers decide)
+
     def __init__(self, message: str, step: int):
         super().__init__(message)
         self.step = step
@@ -137,6 +139,9 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
         dp.seed_rngs(model, cfg.seed)  # each rank's own dropout masks
         log_header(cfg, model, tokenizer, corpus, log)
     dp.broadcast_parameters(model)  # every rank starts from rank 0's weights
+    if dp.size > 1:
+        log(f"data parallel: {dp.size} ranks x {cfg.batch_size} sequences a step, gradients "
+            f"averaged in buckets of <= {cfg.bucket_mb:g} MiB")  # fmt: skip
     metrics = (
         MetricsLog(out / "metrics.jsonl", run["step"] if manifest else None)
         if dp.is_main
@@ -170,10 +175,10 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
                     **dp.rng_states(model),  # "dropout" (and every rank's, under MPI)
                     **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {}),
                 }
-                if dp.is_main:
-                    save_checkpoint(out, model, tokenizer, cfg.to_dict(), optimizer, state)
-                if dp.is_main and run["bad_evals"] == 0:
-                    save_checkpoint(out / "best", model, tokenizer, cfg.to_dict(), None, state)
+                dp.on_main(save_checkpoint, out, model, tokenizer, cfg.to_dict(), optimizer, state)
+                if run["bad_evals"] == 0:
+                    dp.on_main(save_checkpoint, out / "best", model, tokenizer, cfg.to_dict(), None,
+                               state)  # fmt: skip
             patience = cfg.early_stopping_patience
             if run["last_eval_step"] == step and patience and run["bad_evals"] >= patience:
                 stopped = True
@@ -223,6 +228,9 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
             "--resume=true`",
             step,
         ) from None
+    except Exception as e:
+        dp.abort_unless_shared(e)  # C8: an error on one rank alone would leave the others waiting
+        raise
     finally:
         bar.close()
     last = run["last_losses"]

@@ -2,6 +2,7 @@
 
     mpi_worker.py first  OUT ARGS    # the bucketed all-reduce on known arrays, then two runs
     mpi_worker.py resume OUT ARGS    # resume the second run to the first one's length
+    mpi_worker.py fail   OUT ARGS    # rank 1 alone fails in its third step: the job must end
 
 ARGS: the runs' `minillm train` arguments as a JSON list. Every rank writes
 OUT/<phase>-rank<r>.json with what it saw; the test reads them."""
@@ -15,7 +16,9 @@ from mpi4py import MPI
 
 from minillm.cli import main
 from minillm.tensor import Tensor
+from minillm.train import loop
 from minillm.train.distributed import DataParallel, bucket_indices
+from minillm.train.step import train_step
 
 
 def check_allreduce(rank: int) -> dict:
@@ -49,6 +52,18 @@ if __name__ == "__main__":
         report["allreduce"] = check_allreduce(rank)
         report["straight"] = run([*args, f"--out_dir={out / 'straight'}", "--max_iters=6"])
         report["half"] = run([*args, f"--out_dir={out / 'resumed'}", "--max_iters=3"])
+    elif phase == "fail":
+        if rank == 1:  # this rank's train_step raises at step 2; rank 0 waits in its Allreduce
+            calls = []
+
+            def failing_step(*args, **kwargs):
+                calls.append(1)
+                if len(calls) == 3:
+                    raise MemoryError("rank 1 alone ran out of memory")
+                return train_step(*args, **kwargs)
+
+            loop.train_step = failing_step
+        run([*args, f"--out_dir={out / 'failed'}", "--max_iters=6"])
     else:
         report["resume"] = run([*args, f"--out_dir={out / 'resumed'}", "--max_iters=6",
                                 "--resume=true"])  # fmt: skip

@@ -60,7 +60,7 @@ def test_C8_the_ranks_shards_are_the_rows_of_the_whole_batch():
     assert shard(((src, src), tgt), 0, 1)[1] is tgt
 
 
-def _mpirun(phase, out, corpus):
+def _mpirun(phase, out, corpus, check=True):
     args = json.dumps([*RUN, *MPI_RUN, f"--dataset={corpus}"])
     env = {
         **os.environ,
@@ -72,6 +72,8 @@ def _mpirun(phase, out, corpus):
     cmd = [str(MPIRUN), "-n", "2", "--oversubscribe", sys.executable, str(WORKER), phase,
            str(out), args]  # fmt: skip
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=MPI_TIMEOUT)
+    if not check:
+        return done
     assert done.returncode == 0, f"mpirun {phase} failed:\n{done.stdout}\n{done.stderr}"
     return [json.loads((out / f"{phase}-rank{r}.json").read_text()) for r in (0, 1)]
 
@@ -135,3 +137,14 @@ def test_C8_a_run_of_two_ranks_resumes_with_two_ranks_only(mpi_runs, capsys):
     assert main(["train", *args, "--resume=true"]) == 2
     error = capsys.readouterr().err
     assert "the checkpoint was trained by 2 rank(s), this run has 1" in error, error
+
+
+@needs_mpi
+def test_C8_an_error_on_one_rank_ends_the_whole_job(tmp_path):
+    """Rank 1 fails alone in a step while rank 0 waits for its gradients: the job aborts (a
+    non-zero exit within the timeout) instead of leaving rank 0 waiting forever."""
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text("to be or not to be, that is the question. " * 60, encoding="utf-8")
+    done = _mpirun("fail", tmp_path, corpus, check=False)  # TimeoutExpired if it hangs
+    assert done.returncode != 0, done.stdout
+    assert "rank 1 of 2: MemoryError('rank 1 alone ran out of memory'); aborting" in done.stderr
