@@ -26,6 +26,13 @@ from .report import classification_report
 SPLITS = ("train", "val", "test")
 
 
+def _limit(split: str, n: int, max_train, max_eval) -> int:
+    """How many of a split's n texts a task keeps: the first max_train training texts and
+    max_eval validation and test texts (None: all; quick runs and CI use fewer)."""
+    cap = max_train if split == "train" else max_eval
+    return n if cap is None else min(n, cap)
+
+
 class LabelledTask:
     """What both tasks share: batches of encoded examples and batched prediction."""
 
@@ -91,14 +98,13 @@ class PlayClassification(LabelledTask):
     kind = "sequence_classification"
     model_class = BertForSequenceClassification
 
-    def __init__(self, tokenizer, max_len: int = 128, data=None, max_train=None):
+    def __init__(self, tokenizer, max_len: int = 128, data=None, max_train=None, max_eval=None):
         super().__init__(tokenizer, max_len)
         self.data = play_classification() if data is None else data
         for split in SPLITS:
             d = self.data[split]
-            texts, labels = d["text"], d["label"]
-            if split == "train" and max_train is not None:
-                texts, labels = texts[:max_train], labels[:max_train]
+            n = _limit(split, len(d["text"]), max_train, max_eval)
+            texts, labels = d["text"][:n], d["label"][:n]
             self.examples[split] = [
                 (tokenizer.encode(t, max_len=max_len, truncation=True), int(y))
                 for t, y in zip(texts, labels)
@@ -111,7 +117,7 @@ class PlayClassification(LabelledTask):
     def evaluate(self, model, split: str, batch_size: int = 32) -> dict:
         """{"report": the per-play report (C20), "score": accuracy, "predicted": (N,) ids}."""
         predicted = np.array([z.argmax() for z in self.logits(model, split, batch_size)])
-        true = np.array([e[1] for e in self.examples[split]])
+        true = np.array([e[1] for e in self.examples[split]], dtype=np.int64)
         report = classification_report(true, predicted, self.labels)
         return {"report": report, "score": report["accuracy"], "predicted": predicted}
 
@@ -137,13 +143,13 @@ class PersonTagging(LabelledTask):
     kind = "token_classification"
     model_class = BertForTokenClassification
 
-    def __init__(self, tokenizer, max_len: int = 128, data=None, max_train=None):
+    def __init__(self, tokenizer, max_len: int = 128, data=None, max_train=None, max_eval=None):
         super().__init__(tokenizer, max_len)
         self.data = person_tagging() if data is None else data
         self.words = {}  # split -> per example: (speech index, the words tagged in it)
         for split in SPLITS:
             d = self.data[split]
-            n = len(d["tokens"]) if split != "train" or max_train is None else max_train
+            n = _limit(split, len(d["tokens"]), max_train, max_eval)
             self.examples[split], self.words[split] = [], []
             for s, (words, tags) in enumerate(zip(d["tokens"][:n], d["tags"][:n])):
                 pieces = [tokenizer.encode(w, add_special_tokens=False) for w in words]
