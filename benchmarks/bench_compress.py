@@ -20,6 +20,7 @@ import os
 
 ARGS = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 ARGS.add_argument("--checkpoint", default="/tmp/demo-gpt", help="the demo GPT's folder")
+ARGS.add_argument("--bert_checkpoint", default=None, help="a `minillm finetune --task=play` run")
 ARGS.add_argument("--only", default="", help="comma-separated sections (default: all)")
 ARGS.add_argument("--val_tokens", type=int, default=25_600, help="validation tokens per eval")
 ARGS.add_argument("--steps", type=int, default=200, help="recovery / fine-tune steps")
@@ -47,6 +48,7 @@ import numpy as np  # noqa: E402
 
 from minillm import compress as C  # noqa: E402
 from minillm.data import play_classification  # noqa: E402
+from minillm.finetune import PlayClassification  # noqa: E402
 from minillm.models import (  # noqa: E402
     GPT,
     load_checkpoint,
@@ -62,7 +64,7 @@ from minillm.train import prepare_data, stored_train_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK = time.process_time if ARGS.clock == "cpu" else time.perf_counter
-SECTIONS = ("quant", "minilm", "prune", "structured", "distill", "svd", "init", "sharing")
+SECTIONS = ("quant", "minilm", "bert", "prune", "structured", "distill", "svd", "init", "sharing")
 QUANT = {  # row name -> quantize_model arguments (None: the float model)
     "float32": None,
     "int8 per-channel, W8A8 (int32 accumulation)": dict(bits=8),
@@ -217,6 +219,33 @@ def minilm(b: Bench) -> dict:
         )
         print(f"minilm {name}: cosine mean {cos.mean():.5f} min {cos.min():.5f}")
     return {"rows": rows, "texts": len(texts)}
+
+
+def bert(b: Bench) -> dict:
+    """A fine-tuned BERT classifier (which play a speech is from): test accuracy per scheme."""
+    if not ARGS.bert_checkpoint:
+        print("bert: no --bert_checkpoint (a `minillm finetune --task=play` folder); skipped")
+        return {"skipped": "no --bert_checkpoint"}
+    model, tok, manifest = load_checkpoint(ARGS.bert_checkpoint)
+    task = PlayClassification(tok, max_len=min(128, model.config.block_size))
+    x = task.batch("test", range(8))[0]  # 8 speeches: (ids, mask, segments)
+    rows, float_lin = [], None
+    for name, kw in QUANT.items():
+        model = load_checkpoint(ARGS.bert_checkpoint)[0]
+        if kw:
+            C.quantize_model(model, **kw)
+        lin = linear_weight_bytes(model)
+        float_lin = float_lin or lin
+        acc = task.evaluate(model, "test")["score"]
+        t0 = CLOCK()
+        with no_grad():
+            model(*x)
+        rows.append(
+            dict(name=name, total_bytes=C.weight_bytes(model)["total"], linear_bytes=lin,
+                 linear_ratio=lin / float_lin, accuracy=acc, ms_8_texts=1e3 * (CLOCK() - t0))
+        )  # fmt: skip
+        print(f"bert {name}: test accuracy {acc:.4f}")
+    return {"rows": rows, "checkpoint": ARGS.bert_checkpoint, "model": manifest["model_config"]}
 
 
 def prune(b: Bench) -> dict:
@@ -382,6 +411,7 @@ def sharing(b: Bench) -> dict:
 RUN = {
     "quant": quant,
     "minilm": minilm,
+    "bert": bert,
     "prune": prune,
     "structured": structured,
     "distill": distill,
@@ -472,6 +502,15 @@ def tables(res: dict, base: float) -> dict:
             ],
             rows,
         )
+    if "bert" in res and "rows" in res["bert"]:
+        rows = [
+            (r["name"], f"{r['linear_bytes']:,} ({r['linear_ratio']:.3f}x)",
+             f"{r['total_bytes']:,}", f"{r['accuracy']:.4f}", f"{r['ms_8_texts']:.0f}")
+            for r in res["bert"]["rows"]
+        ]  # fmt: skip
+        md["bert"] = _table(
+            ["scheme", "Linear weights (bytes, x float)", "all state (bytes)", "test accuracy",
+             "8 speeches (ms)"], rows)  # fmt: skip
     if "prune" in res:
         rows = []
         for r in res["prune"]["rows"]:
