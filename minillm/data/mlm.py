@@ -65,6 +65,10 @@ def mask_tokens(
             f"[0, {tokenizer.vocab_size})"
         )
     ordinary = np.setdiff1d(np.arange(tokenizer.vocab_size), tokenizer.all_special_ids)  # (V',)
+    # BEGIN EXERCISE C12: select each non-special token with probability mask_prob (one uniform draw
+    # each); a second draw per token makes a selected one [MASK] (below mask_frac), a random
+    # ordinary token (the next random_frac) or leaves it; labels = ids where selected, IGNORE_INDEX
+    # elsewhere
     selected = (rng.random(ids.shape) < mask_prob) & ~tokenizer.special_tokens_mask(ids)
     action = rng.random(ids.shape)  # one draw decides [MASK] / random / unchanged
     to_mask = selected & (action < mask_frac)
@@ -73,6 +77,7 @@ def mask_tokens(
     inputs[to_mask] = tokenizer.mask_id
     inputs[to_random] = rng.choice(ordinary, size=int(to_random.sum()))
     labels = np.where(selected, ids, IGNORE_INDEX).astype(np.int64)
+    # END EXERCISE
     return inputs, labels
 
 
