@@ -16,7 +16,8 @@ vocabulary) with block_size set to each context; one step is forward + backward 
   process for each setting, after a warm-up step whose freed memory glibc is asked to return
   (malloc_trim; Linux: VmHWM reset through /proc/self/clear_refs). It counts every page touched;
   without the command line's keep_freed_memory, so that freed memory is not kept between steps;
-- step: the median wall time of --steps steps (tracing off).
+- step: the median wall time of --steps steps (tracing off), and their median CPU time (this
+  process's, one BLAS thread: on a machine other work shares, the steadier of the two).
 """
 
 import argparse
@@ -61,12 +62,13 @@ def setup(block: int, recompute: bool):
 def measure(block: int, recompute: bool) -> dict:
     model, opt, batch = setup(block, recompute)
     train_step(model, opt, [batch()], 1e-3, 1.0)  # warm-up: kernels load, optimizer state made
-    times = []
+    times, cpu = [], []
     for _ in range(ARGS.steps):
         b = batch()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         train_step(model, opt, [b], 1e-3, 1.0)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     x, y = batch()
     gc.collect()
     with MemoryTimeline() as tl:
@@ -80,7 +82,8 @@ def measure(block: int, recompute: bool) -> dict:
         opt.zero_grad()
         tl.mark("optimizer step")
     return {"block": block, "recompute": recompute, "graph_mib": graph / MiB,
-            "traced_peak_mib": tl.peak / MiB, "step_s": float(np.median(times))}  # fmt: skip
+            "traced_peak_mib": tl.peak / MiB, "step_s": float(np.median(times)),
+            "step_cpu_s": float(np.median(cpu))}  # fmt: skip
 
 
 def _status_kib(field: str) -> int:
@@ -120,12 +123,13 @@ def main() -> None:
             rows.append(row)
     print(f"GPT 4 x 4 x 128, batch {ARGS.batch}; one training step; load {os.getloadavg()[0]:.1f}")
     print("| block | recompute | graph after forward (MiB) | traced peak (MiB) | RSS peak (MiB) | "
-          "step (s) |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
+          "step wall (s) | step CPU (s) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['block']} | {'on' if r['recompute'] else 'off'} | {r['graph_mib']:.1f} | "
-            f"{r['traced_peak_mib']:.1f} | {r['rss_peak_mib']:.1f} | {r['step_s']:.2f} |"
+            f"{r['traced_peak_mib']:.1f} | {r['rss_peak_mib']:.1f} | {r['step_s']:.2f} | "
+            f"{r['step_cpu_s']:.2f} |"
         )
     if ARGS.json:
         Path(ARGS.json).write_text(json.dumps({"batch": ARGS.batch, "rows": rows}, indent=1))

@@ -83,7 +83,7 @@ def main() -> None:
         r["gap"] = mean - float(np.mean(base["losses"][-tail:]))
         r["max_step_gap"] = float(np.max(np.abs(np.subtract(r["losses"], base["losses"]))))
         scales = f"{r['scales'][0]:g} -> {r['scales'][-1]:g}" if RUNS[name][1] else "-"
-        print(f"| {name} | {mean:.4f} | {r['gap']:+.4f} | {r['max_step_gap']:.4f} | "
+        print(f"| {name} | {mean:.4f} | {r['gap']:+.5f} | {r['max_step_gap']:.5f} | "
               f"{r['val_loss']:.4f} | {len(r['skipped'])} | {scales} | "
               f"{1e3 * r['step_s']:.0f} |")  # fmt: skip
     gap = abs(results["float16"]["gap"])
