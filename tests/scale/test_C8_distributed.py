@@ -4,6 +4,7 @@ steps one process makes on the doubled batch, checkpoints resume under MPI, and 
 `minillm[mpi]` extra); as root it needs OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM), and on 2 cores
 --oversubscribe (the pytest workers hold the cores too)."""
 
+import fcntl
 import importlib.util
 import json
 import os
@@ -80,13 +81,26 @@ def _mpirun(phase, out, corpus, check=True):
 
 @pytest.fixture(scope="module")
 def mpi_runs(tmp_path_factory):
-    """One mpirun: the bucketed all-reduce on known arrays, a 6-step run and a 3-step run."""
-    out = tmp_path_factory.mktemp("mpi")
+    """One mpirun: the bucketed all-reduce on known arrays, a 6-step run and a 3-step run. Run
+    once per pytest session: with pytest-xdist the first worker to take the lock runs it and the
+    others read its results (PYTEST_XDIST_TESTRUNUID is the session's id in every worker)."""
+    session = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if session:
+        out = tmp_path_factory.getbasetemp().parent / f"C8-mpi-{session}"
+        out.mkdir(exist_ok=True)
+    else:
+        out = tmp_path_factory.mktemp("mpi")
     corpus = out / "tiny.txt"
-    rng = np.random.default_rng(0)  # the corpus_file fixture's text (that fixture is per test)
-    words = ["to", "be", "or", "not", "that", "is", "the", "question", "whether", "tis"]
-    corpus.write_text((" ".join(rng.choice(words, 700)) + ".\n")[:3000], encoding="utf-8")
-    return out, corpus, _mpirun("first", out, corpus)
+    with open(out / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "first-rank1.json").exists():
+            rng = np.random.default_rng(0)  # the corpus_file fixture's text (a per-test fixture)
+            words = ["to", "be", "or", "not", "that", "is", "the", "question", "whether", "tis"]
+            text = (" ".join(rng.choice(words, 700)) + ".\n")[:3000]
+            corpus.write_text(text, encoding="utf-8")
+            _mpirun("first", out, corpus)
+    reports = [json.loads((out / f"first-rank{r}.json").read_text()) for r in (0, 1)]
+    return out, corpus, reports
 
 
 @needs_mpi
