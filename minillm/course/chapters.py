@@ -100,6 +100,19 @@ CHAPTERS = {
         },
         ("transformer", "language-modeling"),
     ),
+    "finetuning": Chapter(
+        "Fine-tuning: full, linear probing, adapters, LoRA, prefix tuning",
+        "11_finetuning",
+        10,
+        ("F10", "F11", "C16", "C21"),
+        {
+            "C16": [
+                "tests/peft/test_lora.py::test_C16_lora_forward_matches_equation",
+                "tests/peft/test_lora.py::test_C16_lora_with_B_zero_is_the_base_layer",
+            ],
+        },
+        ("gpt",),
+    ),
 }
 
 

@@ -21,6 +21,7 @@ from ..models import BertForSequenceClassification, BertForTokenClassification
 from ..models.bert_heads import IGNORE_INDEX
 from ..tensor import no_grad
 from .entities import entity_report
+from .lm_task import LanguageModelling
 from .report import classification_report
 
 SPLITS = ("train", "val", "test")
@@ -199,7 +200,7 @@ class PersonTagging(LabelledTask):
         }
 
 
-TASKS = {"play": PlayClassification, "persons": PersonTagging}
+TASKS = {"play": PlayClassification, "persons": PersonTagging, "lm": LanguageModelling}
 
 
 def get_task(name: str):

@@ -21,6 +21,11 @@ Two optional manifest keys keep the weights file honest about a changed model:
                 built (quantisation, pruning, low-rank factors, LoRA), in order. load_checkpoint
                 builds the model, replays each through SURGERIES (filled by the package that
                 defines it, e.g. minillm.compress), then loads the weights into the new layers.
+    "base"      {"path", "abs_path", "model", "sha256"}: a delta checkpoint (a parameter-efficient
+                fine-tune: LoRA, adapters, prefix rows, a head) whose weights file holds only the
+                arrays that differ from the base checkpoint it names (by path relative to this
+                folder, and absolute). load_checkpoint loads the base's weights first, then these;
+                a base whose sha256 is not the recorded one is refused, naming both.
 """
 
 import hashlib
@@ -100,7 +105,7 @@ def fingerprint(manifest: dict, weights_path: Path) -> str:
     checkpoint.json would otherwise load and compute something else, silently)."""
     h = hashlib.sha256()
     meta = {k: manifest[k] for k in ("model", "model_config", "tokenizer")}
-    meta.update({k: manifest[k] for k in ("surgery", "aliases") if k in manifest})
+    meta.update({k: manifest[k] for k in ("surgery", "aliases", "base") if k in manifest})
     h.update(json.dumps(meta, sort_keys=True).encode("utf-8"))
     h.update(weights_path.read_bytes())
     return h.hexdigest()
@@ -120,18 +125,26 @@ def load_arrays(path: Path) -> dict:
         ) from None
 
 
-def save_checkpoint(folder, model, tokenizer, train_config: dict, optimizer=None, state=None):
+def save_checkpoint(
+    folder, model, tokenizer, train_config: dict, optimizer=None, state=None, base=None
+):
     """Write a checkpoint of `model` (and `optimizer`, `state`) into `folder`, atomically.
 
     state: JSON-serialisable run state (step, RNG states, early-stopping counters).
-    The model must be registered (ValueError naming the registered models otherwise)."""
+    base: a checkpoint folder the model was fine-tuned from: only the arrays that differ from
+    it (or that it lacks: LoRA's A and B, adapters, a new head) are written, with a reference
+    to it ("base" in the manifest). The model must be registered (ValueError otherwise)."""
     spec = spec_of(model)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tag = f"{(state or {}).get('step', 0):06d}-{secrets.token_hex(4)}"
     files = {"model": f"model-{tag}.safetensors"}
     weights, aliases, first = {}, {}, {}
-    for k, v in model.state_dict().items():  # a shared array once, under its first name (C2)
+    arrays = model.state_dict()
+    if base is not None:
+        ref, base_state = base_reference(folder, base), load_checkpoint(base)[0].state_dict()
+        arrays = {k: v for k, v in arrays.items() if not _same(v, base_state.get(k))}
+    for k, v in arrays.items():  # a shared array once, under its first name (C2)
         if id(v) in first:
             aliases[k] = first[id(v)]
         else:
@@ -148,6 +161,7 @@ def save_checkpoint(folder, model, tokenizer, train_config: dict, optimizer=None
         "files": files,
     }
     manifest.update({"aliases": aliases} if aliases else {})
+    manifest.update({"base": ref} if base is not None else {})
     surgery = getattr(model, "surgery", [])
     manifest.update({"surgery": surgery} if surgery else {})
     manifest["sha256"] = fingerprint(manifest, folder / files["model"])
@@ -160,6 +174,57 @@ def save_checkpoint(folder, model, tokenizer, train_config: dict, optimizer=None
     _write_atomic(folder / MANIFEST, lambda p: p.write_text(text, encoding="utf-8"))
     _remove_stale(folder, set(files.values()))
     return folder
+
+
+def _same(a, b) -> bool:
+    """Whether array a equals the base's array b (None: the base has no such array)."""
+    return b is not None and tuple(a.shape) == tuple(b.shape) and np.array_equal(_host(a), b)
+
+
+def base_reference(folder, base) -> dict:
+    """The manifest's "base" entry for a delta checkpoint in `folder` over checkpoint `base`."""
+    where = Path(base).resolve()
+    found = read_manifest(where)
+    sha = found.get("sha256") or fingerprint(found, where / found["files"]["model"])
+    rel = os.path.relpath(where, Path(folder).resolve())
+    return {"path": rel, "abs_path": str(where), "model": found["model"], "sha256": sha}
+
+
+def _load_base_then_delta(model, folder, manifest, base=None) -> None:
+    """The base checkpoint's weights into every key of `model` it shares (by name and shape),
+    then the delta's; ValueError when the base is not the one recorded, or a key is in neither."""
+    ref = manifest["base"]
+    places = (
+        [Path(base)] if base is not None else [Path(folder) / ref["path"], Path(ref["abs_path"])]
+    )
+    where = next((p for p in places if (p / MANIFEST).is_file()), None)
+    if where is None:
+        raise FileNotFoundError(
+            f"checkpoint {str(folder)!r} holds only what fine-tuning changed; its base checkpoint "
+            f"is missing (looked in {', '.join(repr(str(p)) for p in places)}): pass base=FOLDER"
+        )
+    found = read_manifest(where)
+    if found.get("sha256") != ref["sha256"]:
+        raise ValueError(
+            f"checkpoint {str(folder)!r} was fine-tuned from base {ref['abs_path']!r} (a "
+            f"{ref['model']}, sha256 {ref['sha256'][:12]}), but {str(where)!r} holds another model "
+            f"(a {found['model']}, sha256 {str(found.get('sha256'))[:12]}): load it onto the base "
+            "it was trained from"
+        )
+    own = model.state_dict()
+    shared = {
+        k: v
+        for k, v in load_checkpoint(where)[0].state_dict().items()
+        if k in own and tuple(v.shape) == tuple(own[k].shape)
+    }
+    model.load_state_dict(shared, strict=False)
+    missing, unexpected = load_weights(model, folder, manifest, strict=False)
+    left = sorted(set(missing) - set(shared))
+    if left or unexpected:
+        raise ValueError(
+            f"checkpoint {str(folder)!r} and its base {str(where)!r} do not fit this model: keys "
+            f"in neither {left}, delta keys the model lacks {sorted(unexpected)}"
+        )
 
 
 def _remove_stale(folder: Path, keep: set) -> None:
@@ -285,15 +350,19 @@ def build_from_manifest(manifest: dict, seed: int = 0):
     return spec.build(spec.config.from_dict(manifest["model_config"]), seed)
 
 
-def load_checkpoint(folder, device: str = "cpu"):
+def load_checkpoint(folder, device: str = "cpu", base=None):
     """(model, tokenizer, manifest) rebuilt from a checkpoint folder, the model in eval mode.
-    Any registered model; its weights are checked key by key and shape by shape."""
+    Any registered model; its weights are checked key by key and shape by shape. A delta
+    checkpoint (manifest "base") loads its base first: the recorded folder, or `base`."""
     manifest = read_manifest(folder)
     check_fingerprint(folder, manifest)
     model = build_from_manifest(manifest)
     apply_surgery(model, manifest.get("surgery", []))
     model.to(device)
-    load_weights(model, folder, manifest)
+    if "base" in manifest:
+        _load_base_then_delta(model, folder, manifest, base)
+    else:
+        load_weights(model, folder, manifest)
     stored = manifest.get("tokenizer")
     tokenizer = None if stored is None else tokenizer_from_dict(stored)
     V = getattr(model.config, "vocab_size", None)
