@@ -100,6 +100,21 @@ CHAPTERS = {
         },
         ("transformer", "language-modeling"),
     ),
+    "bert": Chapter(
+        "BERT: WordPiece, masked-LM and next-sentence pre-training",
+        "09_bert",
+        8,
+        ("F6", "F7", "C12"),
+        {
+            "C12": [
+                "tests/data/test_mlm.py::test_C12_masking_proportions_15_80_10_10_over_many_draws",
+                "tests/data/test_mlm.py::"
+                "test_C12_specials_and_padding_are_never_selected_and_labels_hold_the_originals",
+                "tests/data/test_mlm.py::test_C12_random_replacements_are_ordinary_tokens",
+            ],
+        },
+        ("gpt",),
+    ),
     "finetuning": Chapter(
         "Fine-tuning: full, linear probing, adapters, LoRA, prefix tuning",
         "11_finetuning",
