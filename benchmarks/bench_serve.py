@@ -1,7 +1,7 @@
 """Load test of `minillm serve`: throughput and latency with and without batching.
 
     python benchmarks/bench_serve.py --checkpoint DIR [--requests 1000] [--concurrency 16]
-        [--max_new_tokens 64] [--modes batched,single] [--time_limit 900] [--json FILE]
+        [--max_new_tokens 64] [--modes batched,single] [--time_limit 1800] [--json FILE]
 
 For each mode the server is started as a separate process (`python -m minillm serve --port 0`
 on 127.0.0.1, one BLAS thread, no access log), this process is the client: --concurrency
@@ -48,7 +48,7 @@ def arguments(argv=None):
     p.add_argument("--max_batch_size", type=int, default=16, help="the batched mode's batch")
     p.add_argument("--max_wait_ms", type=float, default=5.0, help="the batched mode's wait")
     p.add_argument("--warmup", type=int, default=8, help="requests before timing")
-    p.add_argument("--time_limit", type=float, default=900.0, help="seconds per mode at most")
+    p.add_argument("--time_limit", type=float, default=1800.0, help="seconds per mode at most")
     p.add_argument("--json", default=None, help="write the results here")
     return p.parse_args(argv)
 
