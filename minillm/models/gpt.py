@@ -46,7 +46,7 @@ class GPTConfig(ModelConfig):
     n_heads: int = 4  # H: attention heads per block; must divide d_model (F14)
     d_model: int = 128  # C: the width of the residual stream
     dropout: float = 0.0  # dropout rate on embeddings, attention weights and sub-layer outputs
-    bias: bool = True  # biases in Linear layers and LayerNorms (nanoGPT's bias=False drops them)
+    bias: bool = False  # biases in Linear layers and LayerNorms (nanoGPT's default is True)
     tie_weights: bool = True  # output head = token-embedding matrix transposed (C2)
 
     ALIASES = {"n_layer": "n_layers", "n_head": "n_heads", "n_embd": "d_model"}

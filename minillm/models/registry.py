@@ -101,7 +101,7 @@ def build_model(name: str, config, seed: int = 0):
     return get_spec(name).build(config, seed)
 
 
-register("gpt", GPT, GPTConfig, "causal_lm", {"bias": False})
+register("gpt", GPT, GPTConfig, "causal_lm")
 register("rnnlm", RNNLM, RNNLMConfig, "causal_lm")
 register("seq2seq", Seq2SeqTransformer, Seq2SeqConfig, "seq2seq")
 register("bert", BertForPreTraining, BertConfig, "masked_lm")

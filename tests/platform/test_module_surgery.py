@@ -12,7 +12,7 @@ from minillm.models import GPT, GPTConfig
 from minillm.tensor import Tensor, gradcheck
 from minillm.train import configure_optimizer
 
-TINY = GPTConfig(vocab_size=11, block_size=8, n_layers=3, n_heads=2, d_model=16)
+TINY = GPTConfig(vocab_size=11, block_size=8, n_layers=3, n_heads=2, d_model=16, bias=True)
 
 
 def test_replacing_a_submodule_keeps_its_position():
@@ -126,7 +126,9 @@ def test_frozen_module_gets_no_grad_and_no_optimizer_state():
 
 
 def test_weight_decay_groups_come_from_parameter_roles_not_shapes():
-    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layers=1, n_heads=2, d_model=16))
+    model = GPT(
+        GPTConfig(vocab_size=11, block_size=8, n_layers=1, n_heads=2, d_model=16, bias=True)
+    )
     opt = configure_optimizer(model, 1e-3, 0.1, (0.9, 0.99))
     decayed, plain = opt.param_groups
     roles = {id(p): role for _, p, role in model.named_parameter_roles()}

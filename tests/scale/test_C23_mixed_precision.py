@@ -121,7 +121,8 @@ def test_C23_a_disabled_scaler_passes_through():
 
 
 def _tiny_gpt(seed=0, T=16):
-    return GPT(GPTConfig(vocab_size=11, block_size=T, n_layers=2, n_heads=2, d_model=16), seed)
+    config = GPTConfig(vocab_size=11, block_size=T, n_layers=2, n_heads=2, d_model=16, bias=True)
+    return GPT(config, seed)
 
 
 def _batch(B=4, T=16, seed=0):
