@@ -29,6 +29,7 @@ ARGS.add_argument("--repeats", type=int, default=7, help="timed forwards per row
 ARGS.add_argument("--threads", type=int, default=1, help="BLAS threads")
 ARGS.add_argument("--clock", default="cpu", choices=("cpu", "wall"), help="forward timing clock")
 ARGS.add_argument("--no-docs", action="store_true", help="do not rewrite docs/compression.md")
+ARGS.add_argument("--tables", default=None, help="only rewrite the docs' tables from this JSON")
 ARGS = ARGS.parse_args() if __name__ == "__main__" else ARGS.parse_args([])
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(ARGS.threads)  # before numpy starts its thread pool
@@ -168,7 +169,9 @@ def quant(b: Bench) -> dict:
             )
         )
         print(f"quant {name}: ppl {ppl:.4f} ({ppl / b.base - 1:+.2%}), {lin / float_lin:.3f}x")
-    return {"rows": rows, "outliers": outliers(b.model())}
+    model = b.model()
+    acts = activation_outliers(model, lambda: b.forward_ms(model))
+    return {"rows": rows, "outliers": outliers(model), "activation_outliers": acts}
 
 
 def outliers(model) -> list:
@@ -187,6 +190,37 @@ def outliers(model) -> list:
                 err[f"int{bits}_{kind}"] = float(np.linalg.norm(W_hat - W) / np.linalg.norm(W))
         out.append(dict(layer=path, max_over_median=float(col.max() / np.median(col)), **err))
     return sorted(out, key=lambda r: -r["int4_tensor"])
+
+
+def activation_outliers(model, run) -> list:
+    """Per Linear: the mean over input rows of max_k |x_k| / RMS(x) (how far the largest feature
+    of a row sticks out: what a per-row int8 step is set by), and the feature that is the
+    largest most often, while `run()` runs the float model."""
+    seen = {}
+
+    def hook(path):
+        def record(module, args):
+            x = args[0].numpy().reshape(-1, args[0].shape[-1]).astype(np.float64)  # (N, K)
+            rms = np.sqrt((x**2).mean(axis=1)) + 1e-12  # (N,)
+            seen.setdefault(path, []).append((np.abs(x).max(axis=1) / rms, np.abs(x).argmax(1)))
+
+        return record
+
+    handles = [m.register_forward_pre_hook(hook(p)) for p, m in model.named_modules()
+               if type(m) is Linear]  # fmt: skip
+    try:
+        run()
+    finally:
+        for h in handles:
+            h.remove()
+    out = []
+    for path, parts in seen.items():
+        ratio = np.concatenate([r for r, _ in parts])
+        where = np.bincount(np.concatenate([a for _, a in parts]))
+        share = float(where.max() / where.sum())
+        out.append(dict(layer=path, max_over_rms=float(ratio.mean()),
+                        top_feature=int(where.argmax()), top_share=share))  # fmt: skip
+    return sorted(out, key=lambda r: -r["max_over_rms"])
 
 
 def minilm(b: Bench) -> dict:
@@ -218,7 +252,9 @@ def minilm(b: Bench) -> dict:
             )
         )
         print(f"minilm {name}: cosine mean {cos.mean():.5f} min {cos.min():.5f}")
-    return {"rows": rows, "texts": len(texts)}
+    acts = activation_outliers(ref_model, lambda: sentence_embeddings(ref_model, tok, batch))
+    return {"rows": rows, "texts": len(texts), "outliers": outliers(ref_model),
+            "activation_outliers": acts}  # fmt: skip
 
 
 def bert(b: Bench) -> dict:
@@ -294,7 +330,8 @@ def structured(b: Bench) -> dict:
         rows.append(row)
         print(f"structured {name}: ppl {row['ppl']:.3f} -> {row['ppl_recovered']:.3f}")
     scores = C.head_importance(b.model(), batches)
-    return {"rows": rows, "head_importance": {k: v.tolist() for k, v in scores.items()}}
+    importance = {k: v.tolist() for k, v in scores.items()}
+    return {"rows": rows, "head_importance": importance, "steps": ARGS.steps}
 
 
 def _curve(b, every):
@@ -461,7 +498,7 @@ def tables(res: dict, base: float) -> dict:
         md["outliers"] = _table(
             [
                 "layer",
-                "max / median channel max|w|",
+                "max / median of channel max abs w",
                 "int8 channel",
                 "int8 tensor",
                 "int4 channel",
@@ -502,6 +539,17 @@ def tables(res: dict, base: float) -> dict:
             ],
             rows,
         )
+    for name in ("quant", "minilm"):
+        if name in res and "activation_outliers" in res[name]:
+            top = res[name]["activation_outliers"][:4]
+            w = {r["layer"]: r for r in res[name]["outliers"]}
+            md[f"{name}_outliers"] = _table(
+                ["layer", "weights: max / median of channel max", "int8 per-tensor error",
+                 "inputs: max abs x / RMS, per row", "largest feature (share of rows)"],
+                [(r["layer"], f"{w[r['layer']]['max_over_median']:.1f}",
+                  f"{w[r['layer']]['int8_tensor']:.4f}", f"{r['max_over_rms']:.1f}",
+                  f"{r['top_feature']} ({r['top_share']:.0%})") for r in top],
+            )  # fmt: skip
     if "bert" in res and "rows" in res["bert"]:
         rows = [
             (r["name"], f"{r['linear_bytes']:,} ({r['linear_ratio']:.3f}x)",
@@ -556,7 +604,7 @@ def tables(res: dict, base: float) -> dict:
                 "weights file (bytes)",
                 "forward (ms)",
                 "val ppl",
-                f"after {ARGS.steps} steps",
+                f"after {res['structured'].get('steps', ARGS.steps)} steps",
             ],
             rows,
         )
@@ -685,6 +733,10 @@ def write_docs(md: dict, path=ROOT / "docs" / "compression.md") -> None:
 
 
 def main():
+    if ARGS.tables:  # the docs from a saved run, nothing measured
+        saved = json.loads(Path(ARGS.tables).read_text())
+        write_docs(tables({k: v for k, v in saved.items() if k in SECTIONS}, saved["base_ppl"]))
+        return
     keep_freed_memory()
     chosen = [s for s in ARGS.only.split(",") if s] or list(SECTIONS)
     unknown = sorted(set(chosen) - set(SECTIONS))
