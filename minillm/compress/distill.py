@@ -37,7 +37,7 @@ def distillation_loss_forward(z_s, z_t, y, alpha=0.5, tau=2.0, ignore_index=-100
     ce = -log_ps[np.arange(len(y)), safe]  # (N,)
     loss = ((alpha * tau**2 * kl + (1 - alpha) * ce) * valid).sum() / n
     cache = (np.exp(log_ps_tau), p_t, np.exp(log_ps), safe, valid, n, alpha, tau)
-    return np.asarray(loss, dtype=z_s.dtype), cache
+    return np.asarray(loss, dtype=z_s.dtype), cache  # 0-d
 
 
 def distillation_loss_backward(dloss, cache):
@@ -48,7 +48,7 @@ def distillation_loss_backward(dloss, cache):
     ps_tau, p_t, p_s, safe, valid, n, alpha, tau = cache
     soft = alpha * tau * (ps_tau - p_t)  # (1) (N, V)
     hard = (1 - alpha) * p_s  # (2) (N, V)
-    hard[np.arange(len(safe)), safe] -= 1 - alpha
+    hard[np.arange(len(safe)), safe] -= 1 - alpha  # (2) minus onehot(y), (N, V)
     return (dloss / n) * (soft + hard) * valid[:, None]  # (N, V)
 
 

@@ -82,7 +82,7 @@ def eval_loss(model, ids, block_size=None, batch_size=32, max_tokens=None) -> fl
     """Mean next-token loss over consecutive windows of `ids` (every token predicted once, from
     up to block_size tokens before it), in eval mode without a graph; perplexity = exp (F9).
     max_tokens: only the first max_tokens + 1 ids."""
-    ids = np.asarray(ids, dtype=np.int64)
+    ids = np.asarray(ids, dtype=np.int64)  # (N,)
     ids = ids[: max_tokens + 1] if max_tokens else ids
     T = block_size or model.context_length
     n = (len(ids) - 1) // T

@@ -32,7 +32,8 @@ def check_rank(rank, in_features, out_features) -> int:
 def svd_factors(W, rank):
     """(A (in, r), B (r, out), s (min(in, out),)) with A B the rank-r truncated SVD of W."""
     rank = check_rank(rank, *W.shape)
-    U, s, Vt = np.linalg.svd(np.asarray(W, dtype=np.float64), full_matrices=False)
+    W64 = np.asarray(W, dtype=np.float64)  # (in, out)
+    U, s, Vt = np.linalg.svd(W64, full_matrices=False)  # (in, k) (k,) (k, out), k = min
     root = np.sqrt(s[:rank])  # (r,)
     A = U[:, :rank] * root  # (in, r)
     B = root[:, None] * Vt[:rank]  # (r, out)

@@ -42,13 +42,13 @@ class QuantLinear(Module):
         self.bits, self.per_channel, self.symmetric, self.mode = bits, per_channel, symmetric, mode
         n = out_features if per_channel else 1
         if bits == 8:
-            self.register_buffer("W_q", np.zeros((in_features, out_features), np.int8))
+            self.register_buffer("W_q", np.zeros((in_features, out_features), np.int8))  # (in, out)
         else:
             self.register_buffer("W_packed", np.zeros(-(-in_features * out_features // 2),
                                                       np.uint8))  # fmt: skip
         self.register_buffer("scale", np.ones(n, np.float32))  # (out,) or (1,)
         self.register_buffer("zero_point", np.zeros(n, np.int8))  # (out,) or (1,)
-        self.register_buffer("b", np.zeros(out_features, np.float32) if bias else None)
+        self.register_buffer("b", np.zeros(out_features, np.float32) if bias else None)  # (out,)
 
     @classmethod
     def from_linear(cls, linear: Linear, bits=8, per_channel=True, symmetric=True,

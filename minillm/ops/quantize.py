@@ -41,7 +41,7 @@ def quant_params(w, bits=8, symmetric=True, axis=None):
     """(scale, zero_point) of w: float64 (n,) and int32 (n,), n = w.shape[axis] (1 when None).
     An all-zero channel gets scale 1 (its values quantise to z and come back as 0)."""
     q_min, q_max = qrange(bits, symmetric)
-    w = np.asarray(w, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)  # (..., K, N)
     if symmetric:
         scale = _reduce(np.abs(w), axis, np.max) / q_max  # (n,)
         zero = np.zeros(scale.shape, dtype=np.int32)  # (n,)
@@ -51,7 +51,7 @@ def quant_params(w, bits=8, symmetric=True, axis=None):
         scale = (hi - lo) / (q_max - q_min)  # (n,)
         safe = np.where(scale > 0, scale, 1.0)  # (n,)
         zero = (q_min - np.round(lo / safe)).astype(np.int32)  # (n,)
-    return np.where(scale > 0, scale, 1.0), zero
+    return np.where(scale > 0, scale, 1.0), zero  # (n,) (n,)
 
 
 def _expand(v, ndim, axis):
@@ -66,7 +66,7 @@ def _expand(v, ndim, axis):
 def quantize(w, scale, zero_point, bits=8, symmetric=True, axis=None):
     """q = clip(round(w / s) + z, q_min, q_max) as int8 (C4); round half to even, as NumPy."""
     q_min, q_max = qrange(bits, symmetric)
-    w = np.asarray(w, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)  # (..., K, N)
     s = _expand(scale, w.ndim, axis)
     z = _expand(zero_point, w.ndim, axis)
     q = np.clip(np.round(w / s) + z, q_min, q_max)  # (...) same shape as w
@@ -75,8 +75,8 @@ def quantize(w, scale, zero_point, bits=8, symmetric=True, axis=None):
 
 def dequantize(q, scale, zero_point, axis=None, dtype=np.float32):
     """w_hat = (q - z) * s (C4), in `dtype`."""
-    s = _expand(np.asarray(scale, dtype=np.float64), q.ndim, axis)
-    z = _expand(np.asarray(zero_point, dtype=np.int32), q.ndim, axis)
+    s = _expand(np.asarray(scale, dtype=np.float64), q.ndim, axis)  # broadcasts to q
+    z = _expand(np.asarray(zero_point, dtype=np.int32), q.ndim, axis)  # broadcasts to q
     return ((q.astype(np.int32) - z) * s).astype(dtype)  # same shape as q
 
 
@@ -103,14 +103,15 @@ def unpack_int4(packed, shape):
     """Inverse of pack_int4: (m,) uint8 -> int8 array of `shape` (sign-extended nibbles)."""
     n = int(np.prod(shape))
     nibbles = np.stack([packed & 0xF, packed >> 4], axis=-1).reshape(-1)[:n]  # (n,)
-    return ((nibbles.astype(np.int16) ^ 8) - 8).astype(np.int8).reshape(shape)
+    return ((nibbles.astype(np.int16) ^ 8) - 8).astype(np.int8).reshape(shape)  # (n,) -> shape
 
 
 def quantize_rows(x, bits=8):
     """Dynamic symmetric per-row quantisation of activations: s_m = max_k |x_mk| / q_max,
     q_mk = round(x_mk / s_m). x (M, K) float -> (q (M, K) int8, s (M,) float64)."""
     scale, _ = quant_params(x, bits, True, axis=0)  # (M,)
-    return quantize(x, scale, np.zeros_like(scale, np.int32), bits, True, axis=0), scale
+    q = quantize(x, scale, np.zeros_like(scale, np.int32), bits, True, axis=0)  # (M, K) int8
+    return q, scale
 
 
 def int_matmul_reference(a, b):
