@@ -86,8 +86,8 @@ from minillm.finetune.prompting import (  # noqa: E402
 )
 from minillm.finetune.remedies import (  # noqa: E402
     augment,
-    classification_metrics,
-    ensemble_metrics,
+    class_probabilities,
+    metrics_from_probabilities,
     random_crop,
     span_mask,
 )
@@ -114,7 +114,11 @@ SIZES = {
         prompt_epochs=2,
         cont_steps=60,
         over_epochs=12,
-        per_class=20,
+        per_class=10,
+        over_len=32,
+        minilm_len=48,
+        minilm_epochs=2,
+        max_train=None,
     ),
     True: dict(
         bert_steps=4,
@@ -129,8 +133,14 @@ SIZES = {
         cont_steps=4,
         over_epochs=2,
         per_class=2,
+        over_len=16,
+        minilm_len=16,
+        minilm_epochs=1,
+        max_train=16,
     ),
 }[ARGS.small]
+MINILM = "all-MiniLM-L6-v2"  # the real pre-trained BERT (sentence-transformers), task 1's base
+MINILM_FULL_LR = 5e-5  # Devlin et al.'s fine-tuning range (2e-5 .. 5e-5), BERT pre-trained at 1e-4
 # (label, method, lr, options): the same rows in both tasks
 METHOD_RUNS = [
     ("full", "full", FULL_LR, {}),
@@ -139,6 +149,26 @@ METHOD_RUNS = [
     ("adapter", "adapter", NEW_LR, {"adapter_size": 8}),
     ("lora", "lora", NEW_LR, {"lora_r": 8, "lora_alpha": 16.0}),
     ("prefix", "prefix", NEW_LR, {"prefix_len": 10, "prefix_hidden": 16}),
+]
+PEFT_LRS = (1e-3, 3e-3, 1e-2)  # task 2: the new parameters' lr, picked on the validation split
+ALL_LINEAR = "W_q,W_k,W_v,W_o,W_1,W_2"
+ADAPT_RUNS = [
+    ("full", "full", (FULL_LR,), {}),
+    ("full, lr 1e-3", "full", (PRETRAIN_LR,), {}),
+    ("head", "head", PEFT_LRS, {}),
+    ("adapter", "adapter", PEFT_LRS, {"adapter_size": 8}),
+    ("lora (W_q, W_v; r 8)", "lora", PEFT_LRS, {"lora_r": 8, "lora_alpha": 16.0}),
+    ("lora (all 6 per layer; r 2)", "lora", PEFT_LRS,
+     {"lora_r": 2, "lora_alpha": 4.0, "lora_targets": ALL_LINEAR}),
+    ("prefix", "prefix", PEFT_LRS, {"prefix_len": 10, "prefix_hidden": 16}),
+]  # fmt: skip
+MINILM_RUNS = [
+    ("full", "full", MINILM_FULL_LR, {}),
+    ("full, lr 1e-3", "full", 1e-3, {}),
+    ("head", "head", NEW_LR, {}),
+    ("adapter", "adapter", NEW_LR, {"adapter_size": 16}),
+    ("lora", "lora", NEW_LR, {"lora_r": 8, "lora_alpha": 16.0}),
+    ("prefix", "prefix", NEW_LR, {"prefix_len": 10, "prefix_hidden": 64}),
 ]
 
 
@@ -235,11 +265,20 @@ def gpt_base(cache: Path) -> Path:
 
 # ---- task 1: BERT play classification -------------------------------------------------------
 def classification(cache: Path) -> dict:
-    source = bert_base(cache)
+    """Task 1 on the real all-MiniLM-L6-v2 (6 x 384, 22.7 M parameters, uncased WordPiece)."""
+    return _classification(MINILM, SIZES["minilm_len"], SIZES["minilm_epochs"], MINILM_RUNS)
+
+
+def classification_small(cache: Path) -> dict:
+    """Task 1 on the bert-small preset pre-trained here (240 steps): the same recipe."""
+    return _classification(bert_base(cache), SIZES["max_len"], SIZES["epochs"], METHOD_RUNS)
+
+
+def _classification(source, max_len, epochs, runs) -> dict:
     encoder, tok, _ = load_encoder(source)
-    task = PlayClassification(tok, SIZES["max_len"])
+    task = PlayClassification(tok, max_len, max_train=SIZES["max_train"])
     rows = []
-    for label, method, lr, options in METHOD_RUNS:
+    for label, method, lr, options in runs:
         model = task.build_model(with_dropout(encoder, 0.1), seed=0)
         prepared = get_method(method).apply(copy.deepcopy(model), **options)
         cost = step_cost(prepared, cycle_batches(task, 16), lr)
@@ -247,9 +286,9 @@ def classification(cache: Path) -> dict:
             task="play",
             method=method,
             lr=lr,
-            epochs=SIZES["epochs"],
+            epochs=epochs,
             batch_size=16,
-            max_len=SIZES["max_len"],
+            max_len=max_len,
             dropout=0.1,
             seed=0,
         )
@@ -281,6 +320,8 @@ def classification(cache: Path) -> dict:
         "test_size": task.size("test"),
         "train_size": task.size("train"),
         "base": str(source),
+        "max_len": max_len,
+        "epochs": epochs,
     }
 
 
@@ -297,41 +338,38 @@ def adaptation(cache: Path) -> dict:
     }
     log(f"task 2 base: {HELD_OUT} ppl {before['adapted']:.3f}, others {before['others']:.3f}")
     rows = []
-    for label, method, lr, options in METHOD_RUNS:
-        model = load_checkpoint(source)[0]
-        prepared = get_method(method).apply(copy.deepcopy(model), **options)
-        cost = step_cost(prepared, cycle_batches(task, 8), lr)
-        cfg = FinetuneConfig(
-            task="lm",
-            method=method,
-            lr=lr,
-            epochs=SIZES["lm_epochs"],
-            batch_size=8,
-            max_len=block,
-            dropout=None,
-            seed=0,
-        )
-        t0 = time.perf_counter()
-        result = finetune(model, task, cfg, log=lambda s: None, method_options=options)
+    for label, method, lrs, options in ADAPT_RUNS:
+        tries = []
+        for lr in lrs:  # the new parameters' lr is picked on the validation split
+            model = load_checkpoint(source)[0]
+            cfg = FinetuneConfig(task="lm", method=method, lr=lr, epochs=SIZES["lm_epochs"],
+                                 batch_size=8, max_len=block, dropout=None, seed=0)  # fmt: skip
+            t0 = time.perf_counter()
+            result = finetune(model, task, cfg, log=lambda s: None, method_options=options)
+            tries.append(
+                {
+                    "lr": lr,
+                    "val_perplexity": result.val["perplexity"],
+                    "perplexity": result.test["perplexity"],
+                    "others_perplexity": math.exp(text_nll(result.model, others, block)[0]),
+                    "best_epoch": result.best_epoch,
+                    "steps": result.history[-1]["step"],
+                    "seconds": time.perf_counter() - t0,
+                    "history": result.history,
+                    **parameter_report(result.model),
+                }
+            )
+            t = tries[-1]
+            log(
+                f"task 2 {label} lr {lr:g}: val ppl {t['val_perplexity']:.3f}, test "
+                f"{t['perplexity']:.3f}, others {t['others_perplexity']:.3f}"
+            )
+        best = min(tries, key=lambda t: t["val_perplexity"])
+        prepared = get_method(method).apply(load_checkpoint(source)[0], **options)
+        cost = step_cost(prepared, cycle_batches(task, 8), best["lr"])
+        brief = [{k: v for k, v in t.items() if k != "history"} for t in tries]
         rows.append(
-            {
-                "label": label,
-                "method": method,
-                "lr": lr,
-                "options": options,
-                **parameter_report(result.model),
-                **cost,
-                "perplexity": result.test["perplexity"],
-                "others_perplexity": math.exp(text_nll(result.model, others, block)[0]),
-                "best_epoch": result.best_epoch,
-                "steps": result.history[-1]["step"],
-                "seconds": time.perf_counter() - t0,
-                "history": result.history,
-            }
-        )
-        log(
-            f"task 2 {label}: ppl {rows[-1]['perplexity']:.3f}, others "
-            f"{rows[-1]['others_perplexity']:.3f}"
+            {"label": label, "method": method, "options": options, **best, **cost, "tries": brief}
         )
     return {
         "rows": rows,
@@ -385,7 +423,7 @@ def prompting(cache: Path) -> dict:
 
 # ---- C18: continual learning ----------------------------------------------------------------
 CONT_LR = 3e-4  # full fine-tuning, a little above C21's 1e-4 so that both tasks move in 60 steps
-EWC_LAMBDA = 2e4
+EWC_LAMBDAS = (1e3, 1e4, 1e5)  # the penalty weight spans the trade-off: keep A vs learn B
 
 
 def continual(cache: Path) -> dict:
@@ -408,13 +446,15 @@ def continual(cache: Path) -> dict:
         model, cycle_batches(a, 8), steps, CONT_LR, warmup=5, evaluate=evaluate, eval_every=every
     )
     after_a = copy.deepcopy(model)
+    fisher = fisher_diagonal(after_a, single_examples(a, 32, seed=1))  # A's, at theta*_A
     runs = {}
-    for mode in ("naive", "rehearsal", "ewc"):
+    modes = ["naive", "rehearsal", *(f"ewc, lambda {lam:g}" for lam in EWC_LAMBDAS)]
+    for mode in modes:
         m, penalty, batches = copy.deepcopy(after_a), None, cycle_batches(b, 8, seed=1)
         if mode == "rehearsal":
             batches = replay_batches(batches, single_examples(a, 64), 0.25)
-        if mode == "ewc":
-            penalty = EWC(m, fisher_diagonal(m, single_examples(a, 32, seed=1)), EWC_LAMBDA)
+        if mode.startswith("ewc"):
+            penalty = EWC(m, fisher, float(mode.split()[-1]))
         history_b = train_steps(
             m,
             batches,
@@ -440,7 +480,8 @@ def continual(cache: Path) -> dict:
         "runs": runs,
         "steps": steps,
         "lr": CONT_LR,
-        "ewc_lambda": EWC_LAMBDA,
+        "ewc_lambdas": list(EWC_LAMBDAS),
+        "fisher_mean": float(np.mean([f.mean() for f in fisher.values()])),
         "replay_share": 0.25,
         "buffer": 64,
         "A": HELD_OUT,
@@ -452,26 +493,27 @@ def _evals(history):
     return [(h["step"], h["eval"]) for h in history if "eval" in h]
 
 
-# ---- C22: overfitting remedies --------------------------------------------------------------
-OVER_LR = 3e-4
+# ---- C22: overfitting remedies ---------------------------------------------------------------
+OVER_LR = 1e-4  # MiniLM, full fine-tuning (2x MINILM_FULL_LR: the small set must be overfitted)
+SPLITS = ("train", "val", "test")
 
 
 def overfitting(cache: Path) -> dict:
-    encoder, tok, _ = load_encoder(bert_base(cache))
+    encoder, tok, _ = load_encoder(MINILM)
     data = subsample(play_classification(), SIZES["per_class"])
-    task = PlayClassification(tok, SIZES["max_len"], data=data)
+    task = PlayClassification(tok, SIZES["over_len"], data=data)
     per_epoch = math.ceil(task.size("train") / 16)
     steps = SIZES["over_epochs"] * per_epoch
+    labels = {s: np.array([e[1] for e in task.examples[s]]) for s in SPLITS}
     runs = {}
 
-    def run(name, dropout=0.0, wd=0.0, transform=None, seed=0, keep=False):
+    def run(name, dropout=0.0, wd=0.0, transform=None, seed=0):
         model = task.build_model(with_dropout(encoder, dropout), seed=seed)
-        snapshots = []  # the model at each evaluation, for the ensemble's curve
+        probs = []  # per evaluation: {split: (N, classes)}, for the ensemble's curve
 
         def evaluate(m):
-            if keep:
-                snapshots.append(copy.deepcopy(m))
-            return {s: classification_metrics(m, task, s) for s in ("train", "val", "test")}
+            probs.append({s: class_probabilities(m, task, s) for s in SPLITS})
+            return {s: metrics_from_probabilities(p, labels[s]) for s, p in probs[-1].items()}
 
         history = train_steps(
             model,
@@ -485,17 +527,18 @@ def overfitting(cache: Path) -> dict:
         )
         runs[name] = {"curve": [(s / per_epoch, e) for s, e in _evals(history)]}
         log(f"C22 {name}: val loss {runs[name]['curve'][-1][1]['val']['loss']:.3f}")
-        return snapshots
+        return probs
 
-    members = [run("none", keep=True)]
+    members = [run("none")]
     run("dropout 0.1", dropout=0.1)
     run("weight decay 0.1", wd=0.1)
     run("span masking", transform=augment(task, span_mask, rate=0.15, span=3))
     run("crops", transform=augment(task, random_crop, keep=0.5))
-    members += [run(f"none, seed {s}", seed=s, keep=True) for s in (1, 2)]
+    members += [run(f"none, seed {s}", seed=s) for s in (1, 2)]
     curve = []
-    for i, models in enumerate(zip(*members)):
-        curve.append((i, {s: ensemble_metrics(models, task, s) for s in ("train", "val", "test")}))
+    for i, evals in enumerate(zip(*members)):
+        mean = {s: np.mean([e[s] for e in evals], axis=0) for s in SPLITS}
+        curve.append((i, {s: metrics_from_probabilities(mean[s], labels[s]) for s in SPLITS}))
     runs["ensemble of 3"] = {"curve": curve}
     for r in runs.values():  # early stopping: the epoch of the lowest val loss
         best = min(r["curve"], key=lambda c: c[1]["val"]["loss"])
@@ -506,13 +549,16 @@ def overfitting(cache: Path) -> dict:
         "lr": OVER_LR,
         "epochs": SIZES["over_epochs"],
         "steps": steps,
+        "max_len": SIZES["over_len"],
         "train_size": task.size("train"),
         "val_size": task.size("val"),
+        "base": MINILM,
     }
 
 
 PARTS = {
     "classification": classification,
+    "classification_small": classification_small,
     "adaptation": adaptation,
     "prompting": prompting,
     "continual": continual,
@@ -543,10 +589,12 @@ def _target(row, full, key, better, limit):
 
 def tables(results: dict) -> dict:
     md = {}
-    if "classification" in results:
-        r = results["classification"]
+    for key in ("classification", "classification_small"):
+        if key not in results:
+            continue
+        r = results[key]
         full = r["rows"][0]
-        md["classification"] = _table(
+        md[key] = _table(
             [
                 "method",
                 "lr",
@@ -602,6 +650,7 @@ def tables(results: dict) -> dict:
                 "other plays ppl",
                 "CPU ms / step",
                 "peak MiB / step",
+                "grads + AdamW MiB",
                 "target (<= 2 % trainable, <= 3 % ppl)",
             ],
             [
@@ -615,18 +664,20 @@ def tables(results: dict) -> dict:
                     "",
                     "",
                     "",
+                    "",
                 ]
             ]
             + [
                 [
                     x["label"],
-                    f"{x['lr']:g}",
+                    f"{x['lr']:g}" + (" (of 3, on val)" if len(x.get("tries", [])) > 1 else ""),
                     f"{x['trainable']:,}",
                     f"{x['share']:.2f} %",
                     f"{x['perplexity']:.3f}",
                     f"{x['others_perplexity']:.3f}",
                     f"{x['step_ms']:.0f}",
                     f"{x['peak_mib']:.1f}",
+                    f"{12 * x['trainable'] / 2**20:.2f}",
                     _target(x, full, "perplexity", "lower", 3.0),
                 ]
                 for x in r["rows"]
@@ -819,9 +870,11 @@ def main():
     load = os.getloadavg()[0]
     for part in chosen:
         t0 = time.perf_counter()
-        results[part] = _plain(PARTS[part](cache))
-        results[part]["wall_seconds"] = time.perf_counter() - t0
-        results[part]["load_average"] = [load, os.getloadavg()[0]]
+        done = _plain(PARTS[part](cache))
+        done["wall_seconds"] = time.perf_counter() - t0
+        done["load_average"] = [load, os.getloadavg()[0]]
+        results = json.loads(path.read_text()) if path.exists() else {}  # another run's parts
+        results[part] = done
         results["machine"] = {
             "platform": platform.platform(),
             "cpus": os.cpu_count(),

@@ -10,7 +10,8 @@ validation epoch); this file adds the two that need code of their own, and the c
   `augment(task, fn)` applies one of them to every training batch, afresh each time;
 - an ensemble: the mean of several models' class probabilities (`ensemble_metrics`), whose
   errors, made from different seeds, partly cancel;
-- `classification_metrics`: loss and accuracy of a split, for train/validation curves.
+- `classification_metrics`: loss and accuracy of a split, for train/validation curves
+  (`class_probabilities` and `metrics_from_probabilities`, its two halves).
 """
 
 import numpy as np
@@ -58,26 +59,28 @@ def augment(task, fn, **kwargs):
     return transform
 
 
-def _probabilities(model, task, split: str, batch_size: int = 64) -> np.ndarray:
-    z = np.stack(task.logits(model, split, batch_size)).astype(np.float64)  # (N, n_classes)
+def class_probabilities(model, task, split: str, batch_size: int = 64) -> np.ndarray:
+    """softmax of a sequence classifier's logits for every example of a split: (N, classes)."""
+    with no_grad():
+        z = np.stack(task.logits(model, split, batch_size)).astype(np.float64)  # (N, classes)
     z = np.exp(z - z.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
 
 
-def _metrics(prob, y) -> dict:
+def metrics_from_probabilities(prob, y) -> dict:
+    """{"loss": mean -log p(y) (F8), "accuracy": argmax hit rate} of probabilities (N, C)."""
+    y = np.asarray(y)
     loss = float(-np.log(prob[np.arange(len(y)), y] + 1e-12).mean())
     return {"loss": loss, "accuracy": float((prob.argmax(axis=1) == y).mean())}
 
 
 def classification_metrics(model, task, split: str, batch_size: int = 64) -> dict:
     """{"loss": mean cross-entropy (F8), "accuracy"} of a sequence classifier on a split."""
-    with no_grad():
-        prob = _probabilities(model, task, split, batch_size)
-    return _metrics(prob, np.array([e[1] for e in task.examples[split]]))
+    prob = class_probabilities(model, task, split, batch_size)
+    return metrics_from_probabilities(prob, [e[1] for e in task.examples[split]])
 
 
 def ensemble_metrics(models, task, split: str, batch_size: int = 64) -> dict:
     """The same for the ensemble that averages the models' class probabilities."""
-    with no_grad():
-        prob = np.mean([_probabilities(m, task, split, batch_size) for m in models], axis=0)
-    return _metrics(prob, np.array([e[1] for e in task.examples[split]]))
+    prob = np.mean([class_probabilities(m, task, split, batch_size) for m in models], axis=0)
+    return metrics_from_probabilities(prob, [e[1] for e in task.examples[split]])
