@@ -60,7 +60,14 @@ DEFAULTS = FinetuneConfig()
 
 
 def _parser():
-    p = parser("minillm finetune", "Fine-tune a BERT on a labelled task; report P/R/F1.")
+    p = parser(
+        "minillm finetune",
+        "Fine-tune a BERT on a labelled task (P/R/F1 report), or a language model on a text.",
+    )
+    p.epilog = "methods and their --NAME=value options: " + "; ".join(
+        f"{m.name} ({', '.join(f'--{k}={v}' for k, v in m.options.items()) or 'no options'})"
+        for m in METHODS.values()
+    )
     p.add_argument("--checkpoint", required=True,
                    help="a `minillm train --model=bert` out_dir, a Hugging Face BERT folder, or "
                         "all-MiniLM-L6-v2")  # fmt: skip
