@@ -163,9 +163,15 @@ def pick(op: str, reference: tuple, unsupported=None) -> tuple:
 
 
 # ---- the CPU: kernels/cpu on float32 NumPy arrays ----------------------------------------------
+_numba_found = None  # numba_installed()'s answer, looked up once (every op asks, every call)
+
+
 def numba_installed() -> bool:
     """Whether Numba can be found (looked up, not imported: importing it takes ~0.3 s)."""
-    return importlib.util.find_spec("numba") is not None
+    global _numba_found
+    if _numba_found is None:
+        _numba_found = importlib.util.find_spec("numba") is not None
+    return _numba_found
 
 
 def _cpu_table(op: str) -> dict | None:
