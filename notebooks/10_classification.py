@@ -166,12 +166,14 @@ from minillm.data import person_tagging
 from minillm.finetune import PersonTagging
 
 data = person_tagging()
-i = next(i for i, t in enumerate(data["train"]["tags"]) if (t == 1).sum() >= 2)
-words, tags = data["train"]["tokens"][i], data["train"]["tags"][i]
-print(" ".join(f"{w}/{data['tag_names'][t]}" if t else w for w, t in zip(words, tags))[:400])
 n = SPEECHES and 2 * SPEECHES
 tagging = PersonTagging(tok, max_len, data=data, max_train=n, max_eval=n)
-ids, targets = tagging.examples["train"][i]
+kept = tagging.data["train"]  # the training speeches kept (all, or a sample stratified by play)
+i = next(i for i, t in enumerate(kept["tags"]) if (t == 1).sum() >= 2)
+words, tags = kept["tokens"][i], kept["tags"][i]
+print(" ".join(f"{w}/{data['tag_names'][t]}" if t else w for w, t in zip(words, tags))[:400])
+j = next(j for j, (s, _) in enumerate(tagging.words["train"]) if s == i)  # its first chunk
+ids, targets = tagging.examples["train"][j]
 print([(tok.itos[a], data["tag_names"][b] if b >= 0 else "-") for a, b in zip(ids, targets)][:16])
 ft_tag = FinetuneConfig(task="persons", **FINETUNE)
 tag_model = tagging.build_model(with_dropout(load_checkpoint(pretrained.out_dir)[0].bert, 0.1))

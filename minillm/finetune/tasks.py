@@ -11,6 +11,9 @@ Token classification: the speech's words (data.person_tagging, case kept) throug
 by one (encode_words); a word's tag goes on its first piece, its other pieces and [CLS]/[SEP]
 get -100 (Hugging Face's convention); a speech longer than max_len is cut into chunks of whole
 words, so every word is tagged once. A word's prediction is the argmax at its first piece.
+
+max_train / max_eval (quick runs) keep a seeded sample of each split stratified by play
+(limit_split), not its first texts: the splits are in corpus order, play after play.
 """
 
 import numpy as np
@@ -27,11 +30,34 @@ from .report import classification_report
 SPLITS = ("train", "val", "test")
 
 
-def _limit(split: str, n: int, max_train, max_eval) -> int:
-    """How many of a split's n texts a task keeps: the first max_train training texts and
-    max_eval validation and test texts (None: all; quick runs and CI use fewer)."""
-    cap = max_train if split == "train" else max_eval
-    return n if cap is None else min(n, cap)
+def limit_split(d: dict, cap, strata, seed: int = 0) -> dict:
+    """A split's dict cut to `cap` examples (None, or cap >= its size: the split itself): a
+    sample stratified by `strata` ((N,) class ids: the play of each text), drawn with
+    default_rng([seed, 11]) and kept in corpus order. Each class gets about cap * n_c / N.
+
+    The splits are in corpus order, so "the first cap texts" would be the first play's only (a
+    one-class training set, and a one-class test set for max_eval)."""
+    strata = np.asarray(strata)
+    n = len(strata)
+    if cap is None or cap >= n:
+        return d
+    rng = np.random.default_rng([seed, 11])
+    key = np.empty(n)  # (N,) each class's texts at evenly spread ranks in [0, 1), shuffled
+    for c in np.unique(strata):
+        idx = np.flatnonzero(strata == c)  # (n_c,)
+        key[idx] = (rng.permutation(len(idx)) + rng.random()) / len(idx)
+    keep = np.sort(np.argsort(key, kind="stable")[:cap])  # (cap,) corpus order
+    return {k: [v[i] for i in keep] if isinstance(v, list) else np.asarray(v)[keep]
+            for k, v in d.items()}  # fmt: skip
+
+
+def _limited(data: dict, strata_key: str, max_train, max_eval) -> dict:
+    """data with train cut to max_train texts and val, test to max_eval (limit_split)."""
+    out = dict(data)
+    for split in SPLITS:
+        cap = max_train if split == "train" else max_eval
+        out[split] = limit_split(data[split], cap, data[split][strata_key])
+    return out
 
 
 class LabelledTask:
@@ -101,14 +127,13 @@ class PlayClassification(LabelledTask):
 
     def __init__(self, tokenizer, max_len: int = 128, data=None, max_train=None, max_eval=None):
         super().__init__(tokenizer, max_len)
-        self.data = play_classification() if data is None else data
+        data = play_classification() if data is None else data
+        self.data = _limited(data, "label", max_train, max_eval)
         for split in SPLITS:
             d = self.data[split]
-            n = _limit(split, len(d["text"]), max_train, max_eval)
-            texts, labels = d["text"][:n], d["label"][:n]
             self.examples[split] = [
                 (tokenizer.encode(t, max_len=max_len, truncation=True), int(y))
-                for t, y in zip(texts, labels)
+                for t, y in zip(d["text"], d["label"])
             ]
 
     @property
@@ -146,13 +171,13 @@ class PersonTagging(LabelledTask):
 
     def __init__(self, tokenizer, max_len: int = 128, data=None, max_train=None, max_eval=None):
         super().__init__(tokenizer, max_len)
-        self.data = person_tagging() if data is None else data
-        self.words = {}  # split -> per example: (speech index, the words tagged in it)
+        data = person_tagging() if data is None else data
+        self.data = _limited(data, "play", max_train, max_eval)
+        self.words = {}  # split -> per example: (speech index in self.data, the words tagged)
         for split in SPLITS:
             d = self.data[split]
-            n = _limit(split, len(d["tokens"]), max_train, max_eval)
             self.examples[split], self.words[split] = [], []
-            for s, (words, tags) in enumerate(zip(d["tokens"][:n], d["tags"][:n])):
+            for s, (words, tags) in enumerate(zip(d["tokens"], d["tags"])):
                 pieces = [tokenizer.encode(w, add_special_tokens=False) for w in words]
                 for a, b in word_chunks([len(p) for p in pieces], max_len - 2):
                     self._add(split, s, a, b, pieces, tags)

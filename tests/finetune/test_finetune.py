@@ -106,6 +106,28 @@ def test_play_task_is_sequence_classification_cls_text_sep_cut_at_max_len(tok):
     assert ids.shape == mask.shape == types.shape and y.shape == (3,)
 
 
+def test_max_train_and_max_eval_keep_every_play_in_proportion_not_the_first_texts(tok):
+    """The splits are in corpus order (play after play): the first 40 texts would all be play
+    0's, a one-class task that no model can learn to tell plays apart on."""
+    full = PlayClassification(tok, max_len=8)
+    task = PlayClassification(tok, max_len=8, max_train=40, max_eval=24)
+    assert task.size("train") == 40 and task.size("val") == task.size("test") == 24
+    for split, cap in (("train", 40), ("val", 24), ("test", 24)):
+        whole = np.bincount(full.data[split]["label"], minlength=8)  # (8,)
+        kept = np.bincount(task.data[split]["label"], minlength=8)  # (8,)
+        assert (kept > 0).all(), f"{split}: a play is missing: {kept}"
+        assert np.abs(kept - cap * whole / whole.sum()).max() < 1 + 1e-9, (split, kept, whole)
+        lines = task.data[split]["line"]
+        assert np.all(np.diff(lines) > 0) and np.isin(lines, full.data[split]["line"]).all()
+    labels = [y for _, y in task.examples["train"]]
+    assert np.array_equal(labels, task.data["train"]["label"])
+    again = PlayClassification(tok, max_len=8, max_train=40, max_eval=24)
+    assert np.array_equal(again.data["train"]["line"], task.data["train"]["line"])  # seeded
+    tagging = PersonTagging(tok, max_len=16, max_train=40, max_eval=8)
+    assert len(np.unique(tagging.data["train"]["play"])) == 8
+    assert len(tagging.data["test"]["tokens"]) == 8
+
+
 def test_word_chunks_cover_every_word_once_within_the_budget():
     chunks = word_chunks([2, 3, 1, 4, 1], 5)
     assert chunks == [(0, 2), (2, 4), (4, 5)]  # 2+3, 1+4, 1
