@@ -25,7 +25,7 @@ class FinetuneConfig:
     dropout: float | None = 0.1  # the encoder's and head's dropout while fine-tuning (None: keep
     # the encoder's own)
     seed: int = 0  # the head's weights, dropout and the order of the examples
-    max_train: int | None = None  # train on N training examples only, stratified by play (quick runs)
+    max_train: int | None = None  # N training texts only, stratified by play (quick runs)
     eval_batch_size: int = 64  # examples per batch when predicting
 
     def __post_init__(self):
