@@ -40,7 +40,9 @@ from safetensors.numpy import save_file
 
 from ..data import tokenizer_from_dict
 from ..tensor.backend import to_device
+from . import checkpoint_delta as delta  # calls back into this module at run time only
 from .registry import get_spec, spec_of
+from .surgery import SURGERIES, apply_surgery, record_surgery, register_surgery  # noqa: F401
 
 MANIFEST = "checkpoint.json"
 FORMAT = "minillm-checkpoint-2"
@@ -58,38 +60,6 @@ def _write_atomic(path: Path, write) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
-
-
-# surgery name -> fn(model, **args): re-does a recorded layer swap on a freshly built model
-SURGERIES: dict = {}
-
-
-def register_surgery(name: str, fn) -> None:
-    """Let checkpoints that record surgery `name` rebuild: fn(model, **args) redoes it."""
-    if name in SURGERIES and SURGERIES[name] is not fn:
-        raise ValueError(f"register_surgery: {name!r} is already registered")
-    SURGERIES[name] = fn
-
-
-def record_surgery(model, name: str, args: dict) -> None:
-    """Note on `model` that surgery `name` was applied with JSON-serialisable `args`; the next
-    save_checkpoint writes the list into the manifest."""
-    if name not in SURGERIES:
-        raise ValueError(f"record_surgery: {name!r} is not registered (register_surgery first)")
-    record = {"name": name, "args": json.loads(json.dumps(args))}  # as the manifest holds it
-    object.__setattr__(model, "surgery", [*getattr(model, "surgery", []), record])
-
-
-def apply_surgery(model, records: list) -> None:
-    """Replay recorded surgery on a freshly built model (before its weights are loaded)."""
-    for rec in records:
-        if rec["name"] not in SURGERIES:
-            raise ValueError(
-                f"the checkpoint's model was changed by surgery {rec['name']!r}, which no imported "
-                f"package registers (registered: {sorted(SURGERIES) or 'none'}); import the "
-                "package that defines it first (minillm.compress: quantize, prune, lowrank, ...)"
-            )
-        SURGERIES[rec["name"]](model, **rec["args"])
 
 
 def _host(a):
@@ -142,8 +112,8 @@ def save_checkpoint(
     weights, aliases, first = {}, {}, {}
     arrays = model.state_dict()
     if base is not None:
-        ref, base_state = base_reference(folder, base), load_checkpoint(base)[0].state_dict()
-        arrays = {k: v for k, v in arrays.items() if not _same(v, base_state.get(k))}
+        ref, base_state = delta.base_reference(folder, base), load_checkpoint(base)[0].state_dict()
+        arrays = {k: v for k, v in arrays.items() if not delta.same_as_base(v, base_state.get(k))}
     for k, v in arrays.items():  # a shared array once, under its first name (C2)
         if id(v) in first:
             aliases[k] = first[id(v)]
@@ -174,57 +144,6 @@ def save_checkpoint(
     _write_atomic(folder / MANIFEST, lambda p: p.write_text(text, encoding="utf-8"))
     _remove_stale(folder, set(files.values()))
     return folder
-
-
-def _same(a, b) -> bool:
-    """Whether array a equals the base's array b (None: the base has no such array)."""
-    return b is not None and tuple(a.shape) == tuple(b.shape) and np.array_equal(_host(a), b)
-
-
-def base_reference(folder, base) -> dict:
-    """The manifest's "base" entry for a delta checkpoint in `folder` over checkpoint `base`."""
-    where = Path(base).resolve()
-    found = read_manifest(where)
-    sha = found.get("sha256") or fingerprint(found, where / found["files"]["model"])
-    rel = os.path.relpath(where, Path(folder).resolve())
-    return {"path": rel, "abs_path": str(where), "model": found["model"], "sha256": sha}
-
-
-def _load_base_then_delta(model, folder, manifest, base=None) -> None:
-    """The base checkpoint's weights into every key of `model` it shares (by name and shape),
-    then the delta's; ValueError when the base is not the one recorded, or a key is in neither."""
-    ref = manifest["base"]
-    places = (
-        [Path(base)] if base is not None else [Path(folder) / ref["path"], Path(ref["abs_path"])]
-    )
-    where = next((p for p in places if (p / MANIFEST).is_file()), None)
-    if where is None:
-        raise FileNotFoundError(
-            f"checkpoint {str(folder)!r} holds only what fine-tuning changed; its base checkpoint "
-            f"is missing (looked in {', '.join(repr(str(p)) for p in places)}): pass base=FOLDER"
-        )
-    found = read_manifest(where)
-    if found.get("sha256") != ref["sha256"]:
-        raise ValueError(
-            f"checkpoint {str(folder)!r} was fine-tuned from base {ref['abs_path']!r} (a "
-            f"{ref['model']}, sha256 {ref['sha256'][:12]}), but {str(where)!r} holds another model "
-            f"(a {found['model']}, sha256 {str(found.get('sha256'))[:12]}): load it onto the base "
-            "it was trained from"
-        )
-    own = model.state_dict()
-    shared = {
-        k: v
-        for k, v in load_checkpoint(where)[0].state_dict().items()
-        if k in own and tuple(v.shape) == tuple(own[k].shape)
-    }
-    model.load_state_dict(shared, strict=False)
-    missing, unexpected = load_weights(model, folder, manifest, strict=False)
-    left = sorted(set(missing) - set(shared))
-    if left or unexpected:
-        raise ValueError(
-            f"checkpoint {str(folder)!r} and its base {str(where)!r} do not fit this model: keys "
-            f"in neither {left}, delta keys the model lacks {sorted(unexpected)}"
-        )
 
 
 def _remove_stale(folder: Path, keep: set) -> None:
@@ -360,7 +279,7 @@ def load_checkpoint(folder, device: str = "cpu", base=None):
     apply_surgery(model, manifest.get("surgery", []))
     model.to(device)
     if "base" in manifest:
-        _load_base_then_delta(model, folder, manifest, base)
+        delta.load_base_then_delta(model, folder, manifest, base)
     else:
         load_weights(model, folder, manifest)
     stored = manifest.get("tokenizer")
