@@ -9,9 +9,10 @@ import numpy as np
 from ..data import load_text
 from ..models import ReversalTask, get_spec, load_checkpoint
 from ..models.seq2seq_task import evaluate as exact_match
+from ..models.text_loss import text_loss
 from ..tensor import no_grad
 from ..train import estimate_loss, prepare_data, stored_train_config
-from ..train.text_eval import encode_reporting_unknown, text_loss
+from ..train.text_eval import encode_reporting_unknown
 from .args import Exit, parse, parser, positive_int
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from ..data import load_text
 from ..data.plays import short_name
 from ..models import spec_of
-from ..tensor import no_grad
+from ..models.text_loss import text_loss
 
 BY_LINE = "by William Shakespeare"
 
@@ -55,30 +55,8 @@ def pretraining_text(held_out: str, fraction: float = 0.9) -> tuple:
 def text_nll(model, ids, block_size: int, batch_size: int = 16):
     """(mean loss per predicted token, tokens predicted) over a whole id array: consecutive
     windows ids[i : i + T] -> ids[i + 1 : i + T + 1], i = 0, T, 2T, ..., each token predicted once
-    (the same windows as minillm.train.text_eval.text_loss, which `minillm eval --data` uses)."""
-    ids = np.asarray(ids, dtype=np.int64)
-    if ids.ndim != 1 or len(ids) < 2:
-        raise ValueError(f"text_nll: need at least 2 tokens, got {len(ids)}")
-    T = block_size
-    starts = list(range(0, len(ids) - 1, T))
-    full = [i for i in starts if i + T + 1 <= len(ids)]
-    tail = [i for i in starts if i + T + 1 > len(ids)]
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    try:
-        with no_grad():
-            for b in range(0, len(full), batch_size):
-                rows = np.array(full[b : b + batch_size])[:, None] + np.arange(T)  # (B, T)
-                total += model(ids[rows], ids[rows + 1])[1].item() * rows.size
-                count += rows.size
-            for i in tail:  # the last, shorter window
-                x, y = ids[i:-1][None], ids[i + 1 :][None]  # (1, T')
-                total += model(x, y)[1].item() * x.size
-                count += x.size
-    finally:
-        model.train(was_training)
-    return total / count, count
+    (minillm.models.text_loss, the loss `minillm eval --data` reports)."""
+    return text_loss(model, ids, block_size, batch_size)
 
 
 def with_model_dropout(model, dropout):
