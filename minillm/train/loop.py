@@ -110,8 +110,8 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
     if manifest is not None:
         check_resume(cfg, stored_train_config(manifest), log)
     stored = tokenizer_from_dict(manifest["tokenizer"]) if manifest else None
-    tokenizer, corpus = TASK_DATA[spec.task](cfg, stored)
-    corpus = dp.shard_data(corpus)  # C8: this rank's rows of every (size x batch_size) batch
+    tokenizer, data = TASK_DATA[spec.task](cfg, stored)
+    corpus = dp.shard_data(data)  # C8: this rank's rows of every (size x batch_size) batch
     model = spec.build(cfg.model_config_for(tokenizer.vocab_size), seed=cfg.seed).to(cfg.device)
     if cfg.recompute and not hasattr(model, "recompute"):
         raise ValueError(f"recompute=true: model {cfg.model!r} has no blocks to recompute")
@@ -137,6 +137,8 @@ def train(cfg: TrainConfig, log=_stderr) -> TrainResult:
         log(f"resumed from {out} at step {run['step']}")
     else:
         dp.seed_rngs(model, cfg.seed)  # each rank's own dropout masks
+        if hasattr(model, "init_from_data"):  # e.g. BERT's MLM bias from the token counts
+            model.init_from_data(data)
         log_header(cfg, model, tokenizer, corpus, log)
     dp.broadcast_parameters(model)  # every rank starts from rank 0's weights
     if dp.size > 1:
