@@ -83,6 +83,12 @@ class PretrainingTask:
 
         return cls(encode(train_docs), encode(val_docs), tokenizer, mask_prob)
 
+    def token_counts(self, vocab_size: int) -> np.ndarray:
+        """(vocab_size,) how often each id occurs in the training documents (no specials)."""
+        ids = [s for d in self.docs["train"] for s in d]
+        ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)  # (N,)
+        return np.bincount(ids, minlength=vocab_size)
+
     def pairs(self, split: str, T: int) -> PretrainingPairs:
         if split not in self.docs:
             raise ValueError(f"PretrainingTask: unknown split {split!r}; expected train or val")

@@ -159,3 +159,40 @@ def test_bert_is_registered_as_masked_lm_and_round_trips_a_checkpoint(tmp_path):
     x, targets, _, _ = pretraining_batch()
     model.eval()
     assert model(*x, targets)[1].item() == loaded(*x, targets)[1].item()
+
+
+def test_mlm_bias_starts_at_the_log_unigram_prior(assert_close):
+    """A zero bias left the prior to the encoder, which fit it by collapsing every hidden state
+    onto one vector (bert-small: [CLS] independent of the input, NSP at chance): with the prior
+    in the bias, the untrained model's masked-LM loss is the unigram cross-entropy already."""
+    model = tiny_pretraining()
+    x, targets, labels, _ = pretraining_batch()
+    V = model.config.vocab_size
+    counts = np.bincount(labels[labels != -100], minlength=V) * 5 + np.arange(V) % 3  # (V,)
+    model.init_mlm_bias(counts)
+    log_p = np.log((counts + 1.0) / (counts + 1.0).sum())
+    assert_close(model.mlm.decoder.b.data, log_p - log_p.mean(), "the bias")
+    out, _ = model(*x, targets)
+    unigram = -log_p[labels[labels != -100]].mean()  # the prior's cross-entropy on M
+    assert abs(out.mlm_loss.item() - unigram) < 0.05, (out.mlm_loss.item(), unigram)
+    with pytest.raises(ValueError, match="counts must be"):
+        model.init_mlm_bias(counts[:-1])
+
+
+def test_a_fresh_bert_run_sets_the_mlm_bias_from_its_training_tokens(tmp_path):
+    from minillm.data import load_text
+    from minillm.models.bert_task import prepare_masked_lm
+    from minillm.train import config_from_args, train
+
+    text = tmp_path / "plays.txt"
+    text.write_text(load_text("shakespeare")[:20_000])
+    args = [f"--dataset={text}", "--model=bert", "--bpe_vocab_size=300", "--model.n_layers=1",
+            "--model.n_heads=2", "--model.d_model=16", "--model.d_ff=32", "--model.block_size=32",
+            "--batch_size=4", "--max_iters=1", "--eval_iters=1", "--eval_interval=1", "--lr=1e-9",
+            "--min_lr=0", f"--out_dir={tmp_path / 'run'}", "--progress=false"]  # fmt: skip
+    result = train(config_from_args(args), log=lambda *a: None)
+    model, tok, _ = load_checkpoint(result.out_dir)
+    _, task = prepare_masked_lm(str(text), 300, 0.9, tok)
+    counts = task.token_counts(tok.vocab_size)
+    log_p = np.log((counts + 1.0) / (counts + 1.0).sum())
+    np.testing.assert_allclose(model.mlm.decoder.b.data, log_p - log_p.mean(), atol=1e-5)
