@@ -111,15 +111,15 @@ SIZES = {
         lm_epochs=3,
         prompt_test=25,
         draws=3,
-        prompt_epochs=2,
+        prompt_epochs=10,
         cont_steps=60,
-        over_epochs=6,
+        over_epochs=12,
         per_class=10,
         over_eval=8,
         over_len=32,
-        minilm_len=32,
-        minilm_epochs=2,
-        minilm_per_class=48,
+        minilm_len=48,
+        minilm_epochs=3,
+        minilm_per_class=64,
         max_train=None,
     ),
     True: dict(
@@ -500,7 +500,7 @@ def _evals(history):
 
 
 # ---- C22: overfitting remedies ---------------------------------------------------------------
-OVER_LR = 1e-4  # MiniLM, full fine-tuning (2x MINILM_FULL_LR: the small set must be overfitted)
+OVER_LR = 3e-4  # MiniLM, full fine-tuning (6x MINILM_FULL_LR: the small set must be overfitted)
 SPLITS = ("train", "val", "test")
 
 
