@@ -47,6 +47,9 @@ ARGS.add_argument("--models", default="bow,pretrained,random,minilm", help="fine
 ARGS.add_argument("--epochs", type=int, default=4, help="finetune: epochs of every BERT")
 ARGS.add_argument("--lr", type=float, default=1e-4, help="finetune: peak lr (C21)")
 ARGS.add_argument("--max_train", type=int, default=None, help="finetune: training texts used")
+ARGS.add_argument("--save", default=None,
+                  help="finetune: save each tuned classifier in SAVE/<task>-<model> (a checkpoint, "
+                       "as bench_compress.py --bert_checkpoint reads)")  # fmt: skip
 ARGS.add_argument("--reps", type=int, default=30, help="speed: timed calls per implementation")
 ARGS.add_argument("--pause", type=float, default=0.2, help="speed: seconds between two calls")
 ARGS.add_argument("--clock", default="wall", choices=("wall", "cpu"),
@@ -166,6 +169,7 @@ def finetune_all():
         with_dropout,
     )
     from minillm.finetune.tasks import limit_split
+    from minillm.models import save_checkpoint
 
     rows, results = [], {}
     tasks = ARGS.tasks.split(",")
@@ -199,6 +203,11 @@ def finetune_all():
             timing = since(start)
             t = r.test
             key = f"{task_name}/{name}"
+            if ARGS.save:
+                state = {"step": r.history[-1]["step"], "best_epoch": r.best_epoch,
+                         "source": description}  # fmt: skip
+                save_checkpoint(Path(ARGS.save) / f"{task_name}-{name}", r.model, tok,
+                                cfg.to_dict(), None, state)  # fmt: skip
             results[key] = {"source": description, "timing": timing, "history": r.history,
                             "best_epoch": r.best_epoch, "parameters": r.parameters,
                             "config": cfg.to_dict(),
