@@ -849,8 +849,9 @@ def write_docs(md: dict, path=ROOT / "docs" / "finetuning.md") -> None:
     """Replace the text between <!-- bench:NAME --> and <!-- /bench:NAME --> for each table."""
     text = path.read_text(encoding="utf-8")
     for name, table in md.items():
-        pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(\n<!-- /bench:{name} -->)", re.S)
-        text, n = pattern.subn(lambda m, t=table: m.group(1) + t + m.group(2), text)
+        # an empty block (the markers on consecutive lines) matches too
+        pattern = re.compile(rf"(<!-- bench:{name} -->\n)(?:.*?\n)?(<!-- /bench:{name} -->)", re.S)
+        text, n = pattern.subn(lambda m, t=table: m.group(1) + t + "\n" + m.group(2), text)
         if not n:
             print(f"docs: no <!-- bench:{name} --> markers; table not written")
     path.write_text(text, encoding="utf-8")
