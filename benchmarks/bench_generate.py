@@ -7,9 +7,9 @@ The model is the `shakespeare-char` preset's GPT (4 layers x 4 heads x 128 wide,
 the weights of --checkpoint when given, else a fresh init (the speed does not depend on the
 values); extra --key=value arguments change the fresh model's shape (e.g. --model.n_layers=6
 --model.d_model=384 --model.n_heads=6 --model.block_size=256, the GPU config). Both runs draw
---tokens tokens greedily from a one-token prompt; uncached generation runs the model over the last block_size
-tokens at every step (computing only the last position's logits, as nanoGPT), cached generation
-feeds one token per step and rebuilds its cache from the last half window when it fills
+--tokens tokens greedily from a one-token prompt; uncached generation runs the model over the last
+block_size tokens at every step (computing only the last position's logits, as nanoGPT), cached
+generation feeds one token per step and rebuilds its cache from the last half window when it fills
 (minillm/generate/autoregressive.py). The report gives the median time of --repeats runs, the
 tokens/s and the speed-up, and checks that both runs agree on the
 tokens while the sequence fits in block_size.

@@ -13,8 +13,10 @@ RUN_FILES = ("checkpoint.json", "metrics.jsonl", "loss.png", "best")  # what mar
 
 
 def stored_train_config(manifest: dict) -> TrainConfig:
-    """The TrainConfig a checkpoint was trained with (format 1's flat GPT keys converted)."""
-    stored = dict(manifest["train_config"])
+    """The TrainConfig a checkpoint was trained with (format 1's flat GPT keys converted), with
+    overwrite off: it said how that run began (make demo's --overwrite=true), not what a resume
+    of it may do."""
+    stored = {**manifest["train_config"], "overwrite": False}
     if "model_config" in stored:
         return TrainConfig.from_dict(stored)
     return apply_overrides(TrainConfig(), stored, "checkpoint")

@@ -254,3 +254,13 @@ def test_training_starts_with_a_header_and_prints_progress_lines_when_piped(tmp_
     progress = [line for line in lines if line.startswith("step ") and "ETA" in line]
     assert len(progress) == 20 and progress[-1].startswith("step 40/40 (100 %): loss ")
     assert "tok/s" in progress[0] and "lr " in progress[0]
+
+
+def test_a_run_started_with_overwrite_resumes(tmp_path, text_file):
+    """make demo starts with --overwrite=true; the resume command printed after Ctrl-C must work."""
+    out = tmp_path / "run"
+    small = [f"--dataset={text_file}", f"--out_dir={out}", "--model.d_model=8", "--model.n_heads=2",
+             "--model.n_layers=1", *SMALL_RUN]  # fmt: skip
+    assert cli.main(["train", *small, "--overwrite=true", "--max_iters=3"]) == 0
+    assert cli.main(["train", f"--out_dir={out}", "--resume=true", "--max_iters=6"]) == 0
+    assert load_checkpoint(out)[2]["state"]["step"] == 6
