@@ -1,6 +1,7 @@
 """Grading a kit: run each exercise's tests against the student's copy of the library, one pytest
 run for the whole chapter, and score each exercise by the share of its tests that pass."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -49,6 +50,11 @@ def run_tests(folder: Path, nodes, timeout=900) -> dict:
     if not (folder / "pytest.ini").exists() and not (folder / "pyproject.toml").exists():
         (folder / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")  # a kit: no pyproject
     check_imports_from(folder)
+    if importlib.util.find_spec("pytest") is None:
+        raise ValueError(
+            "course grade runs the chapter's tests with pytest, which is not installed: "
+            "`make install` (or pip install -e '.[dev]') first"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xml"
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
