@@ -17,6 +17,15 @@ def parse(parser: argparse.ArgumentParser, args):
         raise Exit(e.code) from None
 
 
+def boolean(text: str) -> bool:
+    """--flag=true|false (also 1/0, yes/no), as `minillm train` spells its booleans."""
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def positive_int(text: str) -> int:
     """argparse type: an int >= 1 (so --eval_iters=0 is an error, not 'use the default')."""
     try:

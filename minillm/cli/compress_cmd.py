@@ -5,7 +5,6 @@ generate` load like any other (the manifest records the surgery; load_checkpoint
     minillm compress --checkpoint DIR --method=int8|int4|prune|svd --out DIR2 [options]
 """
 
-import argparse
 import math
 from pathlib import Path
 
@@ -14,17 +13,9 @@ import numpy as np
 from .. import compress as C
 from ..models import load_checkpoint, save_checkpoint
 from ..train import prepare_data, stored_train_config
-from .args import Exit, parse, parser
+from .args import Exit, boolean, parse, parser
 
 METHODS = ("int8", "int4", "prune", "svd")
-
-
-def _bool(text: str) -> bool:
-    if text.lower() in ("true", "1", "yes"):
-        return True
-    if text.lower() in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def _parser():
@@ -32,11 +23,11 @@ def _parser():
     p.add_argument("--checkpoint", required=True, help="the checkpoint folder to compress")
     p.add_argument("--method", required=True, choices=METHODS, help="what to do")
     p.add_argument("--out", required=True, help="the folder of the compressed checkpoint")
-    p.add_argument("--overwrite", type=_bool, default=False, help="replace a checkpoint in --out")
+    p.add_argument("--overwrite", type=boolean, default=False, help="replace a checkpoint in --out")
     p.add_argument("--skip", nargs="*", default=[], help="layer path patterns to leave alone")
     q = p.add_argument_group("int8 / int4")
-    q.add_argument("--per_channel", type=_bool, default=True, help="a scale per output channel")
-    q.add_argument("--symmetric", type=_bool, default=True, help="zero point 0 (else asymmetric)")
+    q.add_argument("--per_channel", type=boolean, default=True, help="a scale per output channel")
+    q.add_argument("--symmetric", type=boolean, default=True, help="zero point 0 (else asymmetric)")
     q.add_argument(
         "--mode",
         default="dynamic",

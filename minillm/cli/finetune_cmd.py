@@ -54,7 +54,7 @@ from ..models import (
 )
 from ..models.checkpoint import MANIFEST
 from ..train.overrides import field_help
-from .args import Exit, parser
+from .args import Exit, boolean, parser
 
 DEFAULTS = FinetuneConfig()
 
@@ -79,7 +79,14 @@ def _parser():
                    help="the text a language model adapts to (--task=lm): a UTF-8 file or a "
                         "shipped corpus name")  # fmt: skip
     p.add_argument("--out_dir", required=True, help="where the tuned model and reports go")
-    p.add_argument("--overwrite", action="store_true", help="replace what out_dir holds")
+    p.add_argument(
+        "--overwrite",
+        nargs="?",
+        const=True,
+        default=False,
+        type=boolean,
+        help="replace what out_dir holds (--overwrite or --overwrite=true, as train)",
+    )
     p.add_argument("--random_init", action="store_true",
                    help="the same BERT with fresh random weights (no pre-training)")  # fmt: skip
     p.add_argument("--method", default=DEFAULTS.method,
@@ -124,7 +131,7 @@ def _prepare_out_dir(out: Path, overwrite: bool) -> None:
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise ValueError(
-                f"--out_dir {str(out)!r} is not empty; pass --overwrite or choose another folder"
+                f"--out_dir {str(out)!r} is not empty; pass --overwrite=true or another folder"
             )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,8 @@ except ModuleNotFoundError as e:  # the optional extra is not installed
     def _needs_extra(*args, **kwargs):
         raise ImportError(
             f"minillm serve needs FastAPI and uvicorn ({_missing!r} is not installed): "
-            "pip install 'minillm[serve]'"
+            "pip install 'minillm[serve]' (in a checkout: make install, or "
+            "pip install -e '.[serve]')"
         )
 
     app_from_checkpoint = build_app = create_app = serve = _needs_extra

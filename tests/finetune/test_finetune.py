@@ -298,3 +298,15 @@ def test_cli_checkpoint_folder_missing_a_file_or_holding_a_gpt(pretrained, tmp_p
     assert "holds a gpt model; fine-tuning here needs a BERT" in capsys.readouterr().err
     assert cli.main(["finetune", "--checkpoint=/nowhere", f"--out_dir={tmp_path / 'o3'}"]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_finetune_overwrite_takes_true_like_train():
+    """--overwrite and --overwrite=true replace, --overwrite=false does not (as train spells it)."""
+    from minillm.cli.finetune_cmd import _parser
+
+    p = _parser()
+    base = ["--checkpoint", "x", "--out_dir", "y"]
+    assert p.parse_args([*base, "--overwrite"]).overwrite is True
+    assert p.parse_args([*base, "--overwrite=true"]).overwrite is True
+    assert p.parse_args([*base, "--overwrite=false"]).overwrite is False
+    assert p.parse_args(base).overwrite is False
