@@ -22,7 +22,7 @@ import numpy as np
 from ..models.checkpoint import record_surgery, register_surgery
 from ..nn import LayerNorm, Linear, Module, TransformerEncoderLayer
 from ..nn.feedforward import ACTIVATIONS
-from .freeze import freeze, new_head_patterns, unfreeze
+from .freeze import freeze, unfreeze_new_head
 from .methods import register_method
 
 
@@ -96,8 +96,7 @@ def adapter_method(model, adapter_size=16, adapter_norms=1):
             for m in layer.modules():
                 if isinstance(m, LayerNorm):
                     m.requires_grad_(True)
-    heads = new_head_patterns(model)
-    return unfreeze(model, heads) if heads else model
+    return unfreeze_new_head(model)
 
 
 register_surgery("adapter", add_adapters)

@@ -74,6 +74,12 @@ def new_head_patterns(model) -> list:
     return ["head.*"] if "head" in model._modules else []
 
 
+def unfreeze_new_head(model):
+    """Let a fresh task head train (new_head_patterns); a language model is returned as it is."""
+    heads = new_head_patterns(model)
+    return unfreeze(model, heads) if heads else model
+
+
 def linear_probe(model):
     """Freeze everything but the task head (head_patterns): the encoder's features stay as
     pre-training left them and only the last linear map (and its norm) learns."""

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..models.checkpoint import record_surgery, register_surgery
 from ..nn import Linear, Parameter
-from .freeze import freeze, new_head_patterns, unfreeze
+from .freeze import freeze, unfreeze_new_head
 from .methods import register_method
 
 DEFAULT_TARGETS = "W_q,W_v"  # the paper's choice: the query and value projections
@@ -171,8 +171,7 @@ def lora_method(model, lora_r=8, lora_alpha=16.0, lora_targets=DEFAULT_TARGETS):
     for _, m in lora_layers(model):
         m.A.requires_grad_(True)
         m.B.requires_grad_(True)
-    heads = new_head_patterns(model)
-    return unfreeze(model, heads) if heads else model
+    return unfreeze_new_head(model)
 
 
 register_surgery("lora", add_lora)

@@ -27,7 +27,7 @@ from ..models.checkpoint import record_surgery, register_surgery
 from ..nn import Linear, Module, Parameter
 from ..tensor import no_grad
 from .adapters import encoder_layers
-from .freeze import freeze, new_head_patterns, unfreeze
+from .freeze import freeze, unfreeze_new_head
 from .methods import register_method
 
 
@@ -153,8 +153,7 @@ def prefix_method(model, prefix_len=10, prefix_hidden=32):
     freeze(model)
     add_prefix(model, prefix_len, prefix_hidden)
     model.prefix.requires_grad_(True)
-    heads = new_head_patterns(model)
-    return unfreeze(model, heads) if heads else model
+    return unfreeze_new_head(model)
 
 
 register_surgery("prefix", add_prefix)
