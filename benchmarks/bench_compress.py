@@ -38,7 +38,6 @@ import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
-import re  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -46,6 +45,7 @@ from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from doc_tables import markdown_table, write_bench_blocks  # noqa: E402
 
 from minillm import compress as C  # noqa: E402
 from minillm.data import play_classification  # noqa: E402
@@ -459,11 +459,6 @@ RUN = {
 
 
 # ---- tables ---------------------------------------------------------------------------------
-def _table(header, rows) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
-
-
 def _pct(x) -> str:
     return f"{x:+.2%}"
 
@@ -483,7 +478,7 @@ def tables(res: dict, base: float) -> dict:
             )
             for r in res["quant"]["rows"]
         ]
-        md["quant"] = _table(
+        md["quant"] = markdown_table(
             [
                 "scheme",
                 "weights file (bytes)",
@@ -495,7 +490,7 @@ def tables(res: dict, base: float) -> dict:
             rows,
         )
         top = res["quant"]["outliers"][:6]
-        md["outliers"] = _table(
+        md["outliers"] = markdown_table(
             [
                 "layer",
                 "max / median of channel max abs w",
@@ -528,7 +523,7 @@ def tables(res: dict, base: float) -> dict:
             )
             for r in res["minilm"]["rows"]
         ]
-        md["minilm"] = _table(
+        md["minilm"] = markdown_table(
             [
                 "scheme",
                 "Linear weights (bytes, x float)",
@@ -543,7 +538,7 @@ def tables(res: dict, base: float) -> dict:
         if name in res and "activation_outliers" in res[name]:
             top = res[name]["activation_outliers"][:4]
             w = {r["layer"]: r for r in res[name]["outliers"]}
-            md[f"{name}_outliers"] = _table(
+            md[f"{name}_outliers"] = markdown_table(
                 ["layer", "weights: max / median of channel max", "int8 per-tensor error",
                  "inputs: max abs x / RMS, per row", "largest feature (share of rows)"],
                 [(r["layer"], f"{w[r['layer']]['max_over_median']:.1f}",
@@ -556,7 +551,7 @@ def tables(res: dict, base: float) -> dict:
              f"{r['total_bytes']:,}", f"{r['accuracy']:.4f}", f"{r['ms_8_texts']:.0f}")
             for r in res["bert"]["rows"]
         ]  # fmt: skip
-        md["bert"] = _table(
+        md["bert"] = markdown_table(
             ["scheme", "Linear weights (bytes, x float)", "all state (bytes)", "test accuracy",
              "8 speeches (ms)"], rows)  # fmt: skip
     if "prune" in res:
@@ -574,7 +569,7 @@ def tables(res: dict, base: float) -> dict:
                     f"{r['bitmap_bytes']:,}",
                 )
             )
-        md["prune"] = _table(
+        md["prune"] = markdown_table(
             [
                 "sparsity",
                 "val ppl (change)",
@@ -597,7 +592,7 @@ def tables(res: dict, base: float) -> dict:
             )
             for r in res["structured"]["rows"]
         ]
-        md["structured"] = _table(
+        md["structured"] = markdown_table(
             [
                 "removed",
                 "parameters",
@@ -623,7 +618,7 @@ def tables(res: dict, base: float) -> dict:
                         _pct(k["ppl"] / a["ppl"] - 1),
                     )
                 )
-        md["distill"] = _table(
+        md["distill"] = markdown_table(
             [
                 "student",
                 "parameters",
@@ -657,7 +652,7 @@ def tables(res: dict, base: float) -> dict:
                 "",
             ),
         )
-        md["svd"] = _table(
+        md["svd"] = markdown_table(
             [
                 "rank r",
                 "energy kept: mean (min)",
@@ -685,7 +680,7 @@ def tables(res: dict, base: float) -> dict:
                     f"{g1[0]:.2e} -> {g1[-1]:.2e}",
                 )
             )
-        md["init"] = _table(
+        md["init"] = markdown_table(
             [
                 "scheme",
                 "loss, step 1",
@@ -708,7 +703,7 @@ def tables(res: dict, base: float) -> dict:
             for k, r in res["sharing"].items()
             if isinstance(r, dict)
         ]
-        md["sharing"] = _table(
+        md["sharing"] = markdown_table(
             [
                 "model",
                 "parameters",
@@ -722,14 +717,7 @@ def tables(res: dict, base: float) -> dict:
 
 
 def write_docs(md: dict, path=ROOT / "docs" / "compression.md") -> None:
-    """Replace the text between <!-- bench:NAME --> and <!-- /bench:NAME --> for each table."""
-    text = path.read_text(encoding="utf-8")
-    for name, table in md.items():
-        pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(\n<!-- /bench:{name} -->)", re.S)
-        text, n = pattern.subn(lambda m, t=table: m.group(1) + t + m.group(2), text)
-        if not n:
-            print(f"docs: no <!-- bench:{name} --> markers; table not written")
-    path.write_text(text, encoding="utf-8")
+    write_bench_blocks(md, path)
 
 
 def main():

@@ -41,7 +41,6 @@ import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
-import re  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -51,6 +50,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from doc_tables import markdown_table, write_bench_blocks  # noqa: E402
 
 from minillm import cli  # noqa: E402
 from minillm.data import play_classification  # noqa: E402
@@ -583,11 +583,6 @@ PARTS = {
 
 
 # ---- the tables and plots -------------------------------------------------------------------
-def _table(header, rows) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
-
-
 def _target(row, full, key, better, limit):
     """'met (...)' / 'missed: ...' for LoRA and adapters against full fine-tuning: at most 2 % of
     the parameters trainable, and within `limit` (points of accuracy, or % of perplexity)."""
@@ -610,7 +605,7 @@ def tables(results: dict) -> dict:
             continue
         r = results[key]
         full = r["rows"][0]
-        md[key] = _table(
+        md[key] = markdown_table(
             [
                 "method",
                 "lr",
@@ -656,7 +651,7 @@ def tables(results: dict) -> dict:
     if "adaptation" in results:
         r = results["adaptation"]
         full = r["rows"][0]
-        md["adaptation"] = _table(
+        md["adaptation"] = markdown_table(
             [
                 "method",
                 "lr",
@@ -702,7 +697,7 @@ def tables(results: dict) -> dict:
         )
     if "prompting" in results:
         r = results["prompting"]
-        md["prompting"] = _table(
+        md["prompting"] = markdown_table(
             ["how", "accuracy", "spread over draws", "draws"],
             [
                 [
@@ -726,7 +721,7 @@ def tables(results: dict) -> dict:
         )
     if "continual" in results:
         r = results["continual"]
-        md["continual"] = _table(
+        md["continual"] = markdown_table(
             ["run", "A ppl after A", "A ppl after B", "forgetting of A", "B ppl after B"],
             [
                 [
@@ -741,7 +736,7 @@ def tables(results: dict) -> dict:
         )
     if "overfitting" in results:
         r = results["overfitting"]
-        md["overfitting"] = _table(
+        md["overfitting"] = markdown_table(
             [
                 "remedy",
                 "train loss at end",
@@ -846,15 +841,7 @@ def plots(results: dict, folder: Path) -> None:
 
 
 def write_docs(md: dict, path=ROOT / "docs" / "finetuning.md") -> None:
-    """Replace the text between <!-- bench:NAME --> and <!-- /bench:NAME --> for each table."""
-    text = path.read_text(encoding="utf-8")
-    for name, table in md.items():
-        # an empty block (the markers on consecutive lines) matches too
-        pattern = re.compile(rf"(<!-- bench:{name} -->\n)(?:.*?\n)?(<!-- /bench:{name} -->)", re.S)
-        text, n = pattern.subn(lambda m, t=table: m.group(1) + t + "\n" + m.group(2), text)
-        if not n:
-            print(f"docs: no <!-- bench:{name} --> markers; table not written")
-    path.write_text(text, encoding="utf-8")
+    write_bench_blocks(md, path)
 
 
 def _plain(x):
