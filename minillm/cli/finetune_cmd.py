@@ -149,6 +149,16 @@ def run_finetune(args) -> int:
     check_task(a.checkpoint, a.task, a.dataset)
     out = Path(a.out_dir)
     _prepare_out_dir(out, a.overwrite)
+    try:
+        return _run(a, cfg, options, out)
+    except BaseException:
+        if not (out / MANIFEST).exists():  # the folder was empty: leave it so, for the rerun
+            shutil.rmtree(out)
+            out.mkdir(parents=True)
+        raise
+
+
+def _run(a, cfg, options, out: Path) -> int:
     if a.task == "lm":
         return run_lm_finetune(a, cfg, options, out)
     encoder, tokenizer, source = load_encoder(a.checkpoint)

@@ -88,6 +88,8 @@ def test_cli_bad_input_is_a_one_line_error(gpt_run, tmp_path, capsys, extra, mes
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+    out = tmp_path / "o"
+    assert not out.exists() or not any(out.iterdir()), "the failed run left files (blocks a rerun)"
 
 
 def test_cli_task_and_checkpoint_must_fit(gpt_run, tmp_path, wp_tok, capsys):
